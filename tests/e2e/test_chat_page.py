@@ -1,0 +1,196 @@
+"""End-to-end tests of the browser chat page against the real server binary."""
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from selenium.webdriver.common.by import By
+
+XSS = "<script>window.__pwned=1</script><b>bold</b>"
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def pair(browser_factory):
+    """alice and bob, both signed in and connected, both in lobby, seeing each other."""
+    alice = browser_factory("alice")
+    bob = browser_factory("bob")
+    alice.login("alice")
+    bob.login("bob", "any-password")
+    for page in (alice, bob):
+        page.wait_connected()
+        page.wait(lambda p=page: p.active_room() == "lobby", message="lobby is not the active room")
+    alice.wait(lambda: {"alice", "bob"} <= alice.members(), message="alice does not see bob")
+    bob.wait(lambda: {"alice", "bob"} <= bob.members(), message="bob does not see alice")
+    return alice, bob
+
+
+def test_login_presence_and_message(pair):
+    alice, bob = pair
+    alice.screenshot("01-logged-in")
+    bob.screenshot("01-logged-in")
+    assert alice.rooms() == ["lobby"]
+
+    text = f"hello bob {uid()}"
+    alice.send(text)
+    room, seq, sender, _ = bob.wait_message(text)
+    assert (room, sender) == ("lobby", "alice")
+    assert seq and int(seq) >= 1
+    # alice sees her own message (the server echoes it), styled as her own
+    alice.wait_message(text, "alice")
+    own = alice.qa(f'#messages .message[data-seq="{seq}"][data-room="lobby"]')
+    assert own and "own" in own[0].get_attribute("class").split()
+    other = bob.qa(f'#messages .message[data-seq="{seq}"][data-room="lobby"]')
+    assert other and "own" not in other[0].get_attribute("class").split()
+    # a time from `sent` is shown
+    assert other[0].find_element(By.CSS_SELECTOR, "time").get_attribute("datetime")
+
+    reply = f"hi alice {uid()}"
+    bob.send(reply)
+    alice.wait_message(reply, "bob")
+    alice.screenshot("02-message")
+    bob.screenshot("02-message")
+
+
+def test_message_text_is_never_html(pair):
+    alice, bob = pair
+    alice.send(XSS)
+    bob.wait_message(XSS, "alice")
+    alice.wait_message(XSS, "alice")
+    bob.screenshot("03-html-as-text")
+    for page in (alice, bob):
+        texts = [t for _, _, _, t in page.messages()]
+        assert XSS in texts
+        assert page.js("return typeof window.__pwned") == "undefined"
+        assert page.qa("#messages b") == []
+        assert page.qa("#messages script") == []
+
+    other = '<img src=x onerror="window.__pwned=2">&amp; "quotes"'
+    alice.send(other)
+    bob.wait_message(other, "alice")
+    assert bob.qa("#messages img") == []
+    assert bob.js("return typeof window.__pwned") == "undefined"
+
+
+def test_second_room_and_leave(pair):
+    alice, bob = pair
+    room = f"e2e-{uid()}"
+    alice.join(room)
+    alice.wait(lambda: alice.rooms() == ["lobby", room], message="second room not listed")
+    alice.wait(lambda: alice.active_room() == room, message="joined room not active")
+    alice.wait(lambda: alice.members() == {"alice"}, message="members of the new room")
+
+    bob.join(room)
+    bob.wait(lambda: bob.active_room() == room, message="bob's joined room not active")
+    alice.wait(lambda: alice.members() == {"alice", "bob"}, message="alice does not see bob join")
+
+    text = f"in {room}"
+    alice.send(text)
+    r, _, sender, _ = bob.wait_message(text)
+    assert (r, sender) == (room, "alice")
+    alice.screenshot("04-second-room")
+    bob.screenshot("04-second-room")
+
+    # only the active room's messages are shown; lobby still works
+    bob.activate("lobby")
+    bob.wait(lambda: all(m[0] == "lobby" for m in bob.messages()), message="other room's messages shown")
+    assert text not in [t for _, _, _, t in bob.messages()]
+    lobby_text = f"lobby while in two rooms {uid()}"
+    alice.activate("lobby")
+    alice.send(lobby_text)
+    bob.wait_message(lobby_text, "alice")
+
+    # bob leaves the room: it goes from his list, alice sees him go
+    bob.q(f'#rooms [data-room="{room}"] .leave').click()
+    bob.wait(lambda: bob.rooms() == ["lobby"], message="left room still listed")
+    alice.activate(room)
+    alice.wait(lambda: alice.members() == {"alice"}, message="alice still sees bob in the left room")
+
+
+def test_history_on_join(pair, browser_factory):
+    alice, _ = pair
+    text = f"before carol came {uid()}"
+    alice.send(text)
+    alice.wait_message(text, "alice")
+    carol = browser_factory("carol")
+    carol.login("carol")
+    carol.wait_connected()
+    carol.wait_message(text, "alice")
+    alice.wait(lambda: "carol" in alice.members(), message="alice does not see carol")
+
+
+def test_login_error_shows_server_text(browser_factory, running_server):
+    req = urllib.request.Request(running_server.url + "/login", method="POST",
+                                 data=json.dumps({"username": "not a valid name!", "password": ""}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=5)
+    assert err.value.code in (400, 401)
+    expected = json.loads(err.value.read())["error"]
+
+    page = browser_factory("mallory")
+    page.login("not a valid name!")
+    page.wait(lambda: page.q("#login-error").is_displayed(), message="no login error shown")
+    assert page.q("#login-error").text == expected
+    assert page.q("#login-button").is_displayed()
+    page.screenshot("05-login-error")
+
+
+def test_reconnect_dedupes_and_recovers(pair):
+    """A dropped connection reconnects with a new ticket and join since=<last seq>:
+    a message sent meanwhile shows up once and nothing is shown twice."""
+    alice, bob = pair
+    first = f"before the drop {uid()}"
+    alice.send(first)
+    bob.wait_message(first, "alice")
+
+    assert bob.drop_connection() == 1
+    bob.wait(lambda: "reconnecting" in bob.status(), message="bob never showed reconnecting")
+    missed = f"while bob was away {uid()}"
+    alice.send(missed)
+    alice.wait_message(missed, "alice")
+    bob.wait_connected()
+    bob.wait_message(missed, "alice")
+
+    texts = [t for _, _, _, t in bob.messages()]
+    assert texts.count(first) == 1 and texts.count(missed) == 1
+    seqs = [s for r, s, _, _ in bob.messages() if r == "lobby"]
+    assert len(seqs) == len(set(seqs)), f"duplicate seqs shown: {seqs}"
+    assert bob.js("return window.__sbSockets.length") >= 2
+
+
+def test_server_restart(pair, server):
+    alice, bob = pair
+    before = f"before restart {uid()}"
+    alice.send(before)
+    bob.wait_message(before, "alice")
+
+    server.stop()
+    for page in (alice, bob):
+        page.wait(lambda p=page: "reconnecting" in p.status(), message="never showed reconnecting")
+        page.screenshot("06-reconnecting")
+
+    server.start()  # same port
+    for page in (alice, bob):
+        page.wait_connected(timeout=30)
+        page.wait(lambda p=page: {"alice", "bob"} <= p.members(), message="members after restart")
+    alice.screenshot("07-reconnected")
+
+    after = f"after restart {uid()}"
+    alice.send(after)
+    bob.wait_message(after, "alice")
+    alice.wait_message(after, "alice")
+    for page in (alice, bob):
+        texts = [t for _, _, _, t in page.messages()]
+        assert texts.count(before) == 1, f"{page.name}: message from before the restart shown {texts.count(before)} times"
+        assert texts.count(after) == 1
+        assert re.search(r"\bconnected\b", page.status())
+    bob.screenshot("08-after-restart")
+    alice.screenshot("08-after-restart")

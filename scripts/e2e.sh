@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Browser end-to-end tests of the chat page (tests/e2e) against a built server.
+#
+#   SWITCHBOARD_BIN=.build/release/<executable> scripts/e2e.sh [extra pytest args]
+#
+# Idempotent set-up, then the run:
+#   - Debian's chromium and chromium-driver, installed if missing (needs root);
+#   - a venv at ${E2E_VENV:-/tmp/switchboard-e2e-venv} with tests/e2e/requirements.txt,
+#     reused while it still satisfies the requirements;
+#   - pytest -q tests/e2e. Screenshots and logs go to ${E2E_ARTIFACTS:-tests/e2e/artifacts}.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+if [ -z "${SWITCHBOARD_BIN:-}" ]; then
+  echo "e2e: SWITCHBOARD_BIN is not set; point it at the built server executable, e.g." >&2
+  echo "     SWITCHBOARD_BIN=.build/release/<executable> scripts/e2e.sh" >&2
+  exit 2
+fi
+if [ ! -x "$SWITCHBOARD_BIN" ]; then
+  echo "e2e: SWITCHBOARD_BIN=$SWITCHBOARD_BIN is not an executable file" >&2
+  exit 2
+fi
+# the server runs from the repository root, so resolve a relative path now
+case $SWITCHBOARD_BIN in /*) ;; *) SWITCHBOARD_BIN=$(cd "$(dirname "$SWITCHBOARD_BIN")" && pwd)/$(basename "$SWITCHBOARD_BIN") ;; esac
+export SWITCHBOARD_BIN
+
+# --- browser and driver from Debian ---
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "e2e: chromium and chromium-driver are missing; install them as root (apt-get install chromium chromium-driver)" >&2
+    exit 2
+  fi
+  echo "e2e: installing chromium and chromium-driver" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+# --- python venv with selenium and pytest ---
+venv=${E2E_VENV:-/tmp/switchboard-e2e-venv}
+reqs=tests/e2e/requirements.txt
+stamp="$venv/.e2e-requirements"
+if ! { [ -x "$venv/bin/python" ] && cmp -s "$reqs" "$stamp" &&
+  "$venv/bin/python" -c 'import selenium, pytest' 2>/dev/null; }; then
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+    echo "e2e: creating venv $venv" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
+  echo "e2e: installing $reqs into $venv" >&2
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs"
+  cp "$reqs" "$stamp"
+fi
+
+export E2E_ARTIFACTS=${E2E_ARTIFACTS:-$repo/tests/e2e/artifacts}
+mkdir -p "$E2E_ARTIFACTS"
+echo "e2e: server $SWITCHBOARD_BIN; artifacts in $E2E_ARTIFACTS" >&2
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/e2e "$@"

@@ -521,7 +521,7 @@
     while (items.length > MAX_ITEMS_PER_ROOM) { items.shift(); dropped++; }
     if (room.name === state.active) {
       if (dropped || i !== items.length - 1) renderMessages();
-      else appendNode(item);
+      else appendNode(item, items[i - 1]);
     }
     return i;
   }
@@ -645,33 +645,35 @@
 
   function scrollToBottom() { ui.messages.scrollTop = ui.messages.scrollHeight; }
 
-  function appendNode(item) {
+  // A message right after one from the same sender (within 5 minutes) is drawn
+  // as a continuation: tighter, without repeating the avatar.
+  function continues(item, prev) {
+    if (!prev || item.kind !== 'message' || prev.kind !== 'message') return false;
+    if (prev.from !== item.from || prev.epoch !== item.epoch) return false;
+    const a = Date.parse(prev.sent), b = Date.parse(item.sent);
+    return Number.isFinite(a) && Number.isFinite(b) && Math.abs(b - a) < 5 * 60 * 1000;
+  }
+
+  function nodeFor(item, prev) {
+    if (!item.node) item.node = messageNode(item);
+    item.node.classList.toggle('cont', continues(item, prev));
+    return item.node;
+  }
+
+  function appendNode(item, prev) {
     const stick = nearBottom() || item.from === state.user;
-    if (!item.node || item.nodeRoom !== state.active) {
-      item.node = messageNode(item);
-      item.nodeRoom = state.active;
-    }
-    ui.messages.append(item.node);
+    ui.messages.append(nodeFor(item, prev));
     updateEmpty();
     if (stick) scrollToBottom();
   }
 
   function renderMessages() {
     const room = state.active ? state.rooms.get(state.active) : null;
-    const stick = true;
     const nodes = [];
-    if (room) {
-      for (const item of room.items) {
-        if (!item.node || item.nodeRoom !== room.name) {
-          item.node = messageNode(item);
-          item.nodeRoom = room.name;
-        }
-        nodes.push(item.node);
-      }
-    }
+    if (room) room.items.forEach((item, i) => nodes.push(nodeFor(item, room.items[i - 1])));
     ui.messages.replaceChildren(...nodes);
     updateEmpty();
-    if (stick) scrollToBottom();
+    scrollToBottom();
   }
 
   function updateEmpty() {

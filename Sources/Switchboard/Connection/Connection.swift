@@ -1,0 +1,66 @@
+import Logging
+import NIOCore
+
+/// A live WebSocket connection as the application sees it. Thread-safe: `send` and `close`
+/// may be called from anywhere; they enqueue, and the connection's event loop does the work.
+public final class Connection: Sendable, Hashable, CustomStringConvertible {
+    public let id: ConnectionID
+    /// The authenticated user; fixed for the connection's whole life.
+    public let user: String
+    public let remoteAddress: SocketAddress?
+    public let eventLoop: any EventLoop
+    let outbox: EventLoopOutbox
+    nonisolated(unsafe) private(set) var handlerReference: LoopBoundHandler?
+
+    init(user: String, remoteAddress: SocketAddress?, outbox: EventLoopOutbox) {
+        self.id = .next()
+        self.user = user
+        self.remoteAddress = remoteAddress
+        self.eventLoop = outbox.eventLoop
+        self.outbox = outbox
+    }
+
+    /// Set once, on the event loop, before the connection is registered with the hub.
+    func attach(_ handler: WebSocketConnectionHandler) {
+        handlerReference = LoopBoundHandler(handler)
+    }
+
+    var handler: LoopBoundHandler { handlerReference! }
+
+    /// Queues a frame for this connection. Never blocks; a peer that cannot keep up is
+    /// closed with 4008 by its own write side.
+    public func send(_ frame: OutboundFrame) {
+        outbox.enqueue(.deliver(handler, frame))
+    }
+
+    /// Closes politely with `code`, after what is already queued.
+    public func close(_ code: CloseCode = .normal, reason: String = "") {
+        outbox.enqueue(.close(handler, code, reason))
+    }
+
+    public var description: String { "\(id)(\(user))" }
+
+    var logMetadata: Logger.Metadata {
+        ["conn": "\(id)", "user": "\(user)", "remote": "\(remoteAddress.map { "\($0)" } ?? "-")"]
+    }
+
+    public static func == (lhs: Connection, rhs: Connection) -> Bool { lhs.id == rhs.id }
+    public func hash(into hasher: inout Hasher) { hasher.combine(id) }
+}
+
+/// A connection handler reference that may cross threads but is only dereferenced on its
+/// channel's event loop (the outbox guarantees that).
+struct LoopBoundHandler: @unchecked Sendable {
+    private let handler: WebSocketConnectionHandler
+    let eventLoop: any EventLoop
+
+    init(_ handler: WebSocketConnectionHandler) {
+        self.handler = handler
+        self.eventLoop = handler.connection.eventLoop
+    }
+
+    var onLoop: WebSocketConnectionHandler {
+        eventLoop.assertInEventLoop()
+        return handler
+    }
+}

@@ -1,0 +1,25 @@
+import NIOCore
+
+/// Limits and timers of one WebSocket connection.
+public struct ConnectionConfiguration: Sendable {
+    /// Largest inbound message; above it the connection is closed with 1009. PROTOCOL.md: 64 KiB.
+    public var maxInboundMessageSize: Int = 64 * 1024
+    /// Outbound queue bound by count. Gorilla's chat example uses 256 slots; NIO's pending
+    /// writes are cheap (broadcast buffers are shared), so a longer queue rides out bursts
+    /// such as a join storm without dropping a reader that is merely busy.
+    public var maxQueuedMessages: Int = 4096
+    /// Outbound queue bound by bytes: what the server holds for a peer that stopped reading.
+    public var maxQueuedBytes: Int = 4 * 1024 * 1024
+    /// How often the server pings. PROTOCOL.md: 20 s.
+    public var pingInterval: TimeAmount = .seconds(20)
+    /// Silence (not even a pong) after which the peer is dropped. PROTOCOL.md: 2 × ping interval.
+    public var pingTimeout: TimeAmount? = nil
+    /// How long the server waits for the peer's close frame after sending its own.
+    public var closeTimeout: TimeAmount = .seconds(5)
+    /// Inbound messages buffered for the event handlers before reading from the socket pauses.
+    public var inboundBufferedMessages: Int = 64
+
+    public init() {}
+
+    public var effectivePingTimeout: TimeAmount { pingTimeout ?? .nanoseconds(pingInterval.nanoseconds * 2) }
+}

@@ -1,0 +1,78 @@
+/// The bounded outbound queue of one connection, as numbers.
+///
+/// On SwiftNIO the queue *is* the channel's pending writes: what was written but the kernel
+/// has not taken yet. NIO reports that backlog in bytes; this type derives the message count
+/// from it. Writes complete in order, so the pending bytes are always the newest ones: the
+/// batches that still hold them are the queue's tail, and their message count bounds the
+/// number of queued messages from above (a partly written batch counts whole), which errs on
+/// the side of dropping a slow consumer a little early, never late.
+public struct OutboundQueueAccounting: Sendable {
+    public let maxMessages: Int
+    public let maxBytes: Int
+
+    /// Flushed batches that may still be pending, oldest first.
+    private var batches: [(bytes: Int, messages: Int)] = []
+    private var batchesHead = 0
+    /// Messages and bytes written since the last flush.
+    public private(set) var unflushedMessages = 0
+    public private(set) var unflushedBytes = 0
+    public private(set) var pendingMessages = 0
+    public private(set) var pendingBytes = 0
+
+    public init(maxMessages: Int, maxBytes: Int) {
+        self.maxMessages = maxMessages
+        self.maxBytes = maxBytes
+    }
+
+    public var queuedMessages: Int { pendingMessages + unflushedMessages }
+    public var queuedBytes: Int { pendingBytes + unflushedBytes }
+
+    /// Whether one more message of `bytes` would exceed a limit.
+    public func wouldOverflow(adding bytes: Int) -> Bool {
+        queuedMessages + 1 > maxMessages || queuedBytes + bytes > maxBytes
+    }
+
+    public mutating func enqueued(bytes: Int) {
+        unflushedMessages += 1
+        unflushedBytes += bytes
+    }
+
+    /// After a flush: `stillPending` is what the channel could not hand to the kernel yet.
+    public mutating func flushed(stillPending: Int) {
+        if unflushedMessages > 0 {
+            batches.append((unflushedBytes, unflushedMessages))
+            unflushedMessages = 0
+            unflushedBytes = 0
+        }
+        observe(pendingBytes: stillPending)
+    }
+
+    /// The channel's backlog shrank (or grew) to `pendingBytes`.
+    public mutating func observe(pendingBytes bytes: Int) {
+        if bytes <= 0 {
+            batches.removeAll(keepingCapacity: batches.count < 64)
+            batchesHead = 0
+            pendingBytes = 0
+            pendingMessages = 0
+            return
+        }
+        var totalBytes = 0
+        var totalMessages = 0
+        for index in batchesHead..<batches.count {
+            totalBytes += batches[index].bytes
+            totalMessages += batches[index].messages
+        }
+        // Drop the oldest batches whose bytes the kernel has already taken.
+        while batchesHead < batches.count, totalBytes - batches[batchesHead].bytes >= bytes {
+            totalBytes -= batches[batchesHead].bytes
+            totalMessages -= batches[batchesHead].messages
+            batchesHead += 1
+        }
+        if batchesHead > 32, batchesHead * 2 > batches.count {
+            batches.removeFirst(batchesHead)
+            batchesHead = 0
+        }
+        pendingBytes = bytes
+        pendingMessages = totalMessages
+    }
+}

@@ -1,0 +1,251 @@
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// The NIO side of one connection: its read side (inbound frames → messages) and its single
+/// writer (everything written to the socket goes through here, on the channel's event loop).
+///
+/// It decides nothing itself: protocol events go to `InboundMessageAssembler`, lifecycle events
+/// to `ConnectionStateMachine`, and this type performs the actions they return.
+final class WebSocketConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias InboundOut = InboundMessage
+
+    let connection: Connection
+    private let hub: Hub
+    private let writer: FrameWriter
+    private let configuration: ConnectionConfiguration
+    private let logger: Logger
+
+    private var state = ConnectionStateMachine()
+    private var assembler: InboundMessageAssembler
+    private var queue: OutboundQueueAccounting
+    private var context: ChannelHandlerContext?
+    private var lastInbound = NIODeadline.now()
+    private var heartbeat: RepeatedTask?
+    private var closeTimer: Scheduled<Void>?
+    /// Rooms being joined: their deliveries wait here until the join's reply is sent, so the
+    /// reply (with its history) always comes before the room's live messages.
+    private var heldRooms: [String: [OutboundFrame]] = [:]
+    private var inFlush = false
+
+    init(connection: Connection, hub: Hub, writer: FrameWriter, configuration: ConnectionConfiguration, logger: Logger) {
+        self.connection = connection
+        self.hub = hub
+        self.writer = writer
+        self.configuration = configuration
+        self.logger = logger
+        self.assembler = InboundMessageAssembler(maxMessageSize: configuration.maxInboundMessageSize)
+        self.queue = OutboundQueueAccounting(
+            maxMessages: configuration.maxQueuedMessages,
+            maxBytes: configuration.maxQueuedBytes
+        )
+    }
+
+    // MARK: lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        lastInbound = .now()
+        let interval = configuration.pingInterval
+        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            this.value.heartbeatTick()
+        }
+        logger.info("connection open", metadata: connection.logMetadata)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stopTimers()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        perform(state.transportClosed())
+        stopTimers()
+        hub.transportClosed(connection)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? NIOWebSocketError {
+            // The frame decoder refused the bytes; it reads nothing more, so do not wait
+            // for the peer's close frame.
+            let code: CloseCode = error == .invalidFrameLength ? .messageTooBig : .protocolError
+            logger.debug("bad frame", metadata: connection.logMetadata.merging(["error": "\(error)"]) { $1 })
+            perform(state.frameDecodingFailed(code))
+        } else {
+            logger.debug("transport failed", metadata: connection.logMetadata.merging(["error": "\(error)"]) { $1 })
+            perform(state.transportFailed())
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            requestClose(.goingAway, reason: "server shutting down")
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    // MARK: read side
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        lastInbound = .now()
+        guard !state.isClosed else { return }
+        switch assembler.receive(frame) {
+        case .none, .pong:
+            break
+        case .message(let kind, let bytes):
+            guard state.acceptsInbound else { return }
+            context.fireChannelRead(wrapInboundOut(InboundMessage(kind: kind == .text ? .text : .binary, data: bytes)))
+        case .ping(let payload):
+            writeControl(.frame(opcode: .pong, payload: payload, allocator: context.channel.allocator))
+        case .close(let code):
+            perform(state.closeFrameReceived(code))
+        case .violation(let code, let reason):
+            logger.debug("protocol violation", metadata: connection.logMetadata.merging(["reason": "\(reason)"]) { $1 })
+            perform(state.closeRequested(code, reason: reason))
+        }
+    }
+
+    private func heartbeatTick() {
+        guard let context else { return }
+        if NIODeadline.now() - lastInbound >= configuration.effectivePingTimeout {
+            logger.debug("ping timeout", metadata: connection.logMetadata)
+            perform(state.pingTimedOut())
+        } else if state.acceptsOutbound {
+            writeControl(.frame(opcode: .ping, payload: ByteBuffer(), allocator: context.channel.allocator))
+        }
+    }
+
+    // MARK: write side (called on the event loop by the outbox)
+
+    /// Queues one frame; returns true if this is the first write since the last flush, so the
+    /// outbox knows to flush this channel at the end of its pass.
+    @discardableResult
+    func deliver(_ frame: OutboundFrame, room: String?) -> Bool {
+        guard state.acceptsOutbound, let writeContext = writer.context else { return false }
+        if let room, !heldRooms.isEmpty, heldRooms[room] != nil {
+            heldRooms[room]!.append(frame)
+            if heldRooms[room]!.count > configuration.maxQueuedMessages { perform(state.outboundOverflowed()) }
+            return false
+        }
+        let size = frame.bytes.readableBytes
+        if queue.wouldOverflow(adding: size) {
+            // The numbers may be stale from the last flush: look at the channel first.
+            queue.observe(pendingBytes: pendingBytes(writeContext))
+            if queue.wouldOverflow(adding: size) {
+                logger.info("slow consumer", metadata: connection.logMetadata.merging([
+                    "queued_messages": "\(queue.queuedMessages)", "queued_bytes": "\(queue.queuedBytes)",
+                ]) { $1 })
+                perform(state.outboundOverflowed())
+                return false
+            }
+        }
+        let first = queue.unflushedMessages == 0
+        writeContext.write(NIOAny(frame.bytes), promise: nil)
+        queue.enqueued(bytes: size)
+        return first
+    }
+
+    func flushIfNeeded() {
+        guard queue.unflushedMessages > 0, let writeContext = writer.context else { return }
+        writeContext.flush()
+        queue.flushed(stillPending: pendingBytes(writeContext))
+    }
+
+    func hold(room: String) {
+        if heldRooms[room] == nil { heldRooms[room] = [] }
+    }
+
+    /// Sends the join's reply, then what arrived for the room meanwhile, in order.
+    /// Returns true if something was written and the channel needs a flush.
+    func release(room: String, reply: OutboundFrame?) -> Bool {
+        let held = heldRooms.removeValue(forKey: room) ?? []
+        var wrote = false
+        if let reply { wrote = deliver(reply, room: nil) || wrote }
+        for frame in held { wrote = deliver(frame, room: nil) || wrote }
+        return wrote || queue.unflushedMessages > 0
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if let writeContext = writer.context { queue.observe(pendingBytes: pendingBytes(writeContext)) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    var queuedMessages: Int { queue.queuedMessages }
+
+    /// Closes politely: the close frame goes after everything already queued.
+    func requestClose(_ code: CloseCode, reason: String = "") {
+        flushIfNeeded()
+        perform(state.closeRequested(code, reason: reason))
+    }
+
+    private func pendingBytes(_ context: ChannelHandlerContext) -> Int {
+        (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
+    }
+
+    private func writeControl(_ frame: OutboundFrame) {
+        guard let writeContext = writer.context else { return }
+        writeContext.writeAndFlush(NIOAny(frame.bytes), promise: nil)
+    }
+
+    // MARK: performing the state machine's actions
+
+    private func perform(_ action: ConnectionStateMachine.Action) {
+        guard let context else {
+            if let code = action.cleanup { cleanup(code) }
+            return
+        }
+        var closeWritten: EventLoopFuture<Void>?
+        if let code = action.sendClose, let writeContext = writer.context {
+            let frame = OutboundFrame.close(code, reason: action.closeReason, allocator: context.channel.allocator)
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            writeContext.writeAndFlush(NIOAny(frame.bytes), promise: promise)
+            closeWritten = promise.futureResult
+        }
+        if let code = action.cleanup { cleanup(code) }
+        switch action.closeTransport {
+        case .no:
+            break
+        case .now:
+            context.close(promise: nil)
+        case .whenCloseFrameWritten:
+            if let closeWritten {
+                let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+                closeWritten.whenComplete { _ in this.value.closeTransport() }
+                scheduleCloseTimer(context) { $0.closeTransport() }
+            } else {
+                context.close(promise: nil)
+            }
+        case .afterCloseTimeout:
+            scheduleCloseTimer(context) { $0.perform($0.state.closeTimedOut()) }
+        }
+    }
+
+    func closeTransport() {
+        context?.close(promise: nil)
+    }
+
+    private func scheduleCloseTimer(_ context: ChannelHandlerContext, _ body: @escaping (WebSocketConnectionHandler) -> Void) {
+        closeTimer?.cancel()
+        closeTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: configuration.closeTimeout) { [weak self] in
+            if let self { body(self) }
+        }
+    }
+
+    private func cleanup(_ code: CloseCode) {
+        heldRooms.removeAll()
+        hub.connectionClosed(connection, code: code)
+        logger.info("connection closed", metadata: connection.logMetadata.merging(["close_code": "\(code)"]) { $1 })
+    }
+
+    private func stopTimers() {
+        heartbeat?.cancel()
+        heartbeat = nil
+        closeTimer?.cancel()
+        closeTimer = nil
+    }
+}

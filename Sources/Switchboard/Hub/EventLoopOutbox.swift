@@ -1,0 +1,70 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The hand-off from any thread to one event loop's connections.
+///
+/// Producers append under a short lock and schedule at most one `execute` per loop pass; the
+/// pass writes every queued frame to its connections and then flushes each touched channel
+/// once. So a broadcast costs one lock and one task per *event loop*, and a delivery is a
+/// `write` of a shared buffer, with no task hop, copy or flush per recipient. Items for one
+/// connection come out in the order they went in, which is what keeps a room's `seq` order.
+final class EventLoopOutbox: @unchecked Sendable {
+    enum Item {
+        case deliver(LoopBoundHandler, OutboundFrame)
+        case broadcast(ContiguousArray<LoopBoundHandler>, OutboundFrame, room: String, except: ConnectionID?)
+        case hold(LoopBoundHandler, room: String)
+        case release(LoopBoundHandler, room: String, reply: OutboundFrame?)
+        case close(LoopBoundHandler, CloseCode, String)
+    }
+
+    let eventLoop: any EventLoop
+    private let lock = NIOLock()
+    private var queue: [Item] = []
+    private var scheduled = false
+    // Loop-confined scratch space, reused between passes.
+    private var draining: [Item] = []
+    private var touched: [WebSocketConnectionHandler] = []
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func enqueue(_ item: Item) {
+        let schedule = lock.withLock {
+            queue.append(item)
+            defer { scheduled = true }
+            return !scheduled
+        }
+        if schedule { eventLoop.execute { self.drain() } }
+    }
+
+    private func drain() {
+        lock.withLock {
+            swap(&queue, &draining)
+            scheduled = false
+        }
+        for item in draining {
+            switch item {
+            case .deliver(let handler, let frame):
+                let h = handler.onLoop
+                if h.deliver(frame, room: nil) { touched.append(h) }
+            case .broadcast(let members, let frame, let room, let except):
+                for member in members {
+                    let h = member.onLoop
+                    if let except, h.connection.id == except { continue }
+                    if h.deliver(frame, room: room) { touched.append(h) }
+                }
+            case .hold(let handler, let room):
+                handler.onLoop.hold(room: room)
+            case .release(let handler, let room, let reply):
+                let h = handler.onLoop
+                if h.release(room: room, reply: reply) { touched.append(h) }
+            case .close(let handler, let code, let reason):
+                handler.onLoop.requestClose(code, reason: reason)
+            }
+        }
+        draining.removeAll(keepingCapacity: draining.count < 4096)
+        for handler in touched { handler.flushIfNeeded() }
+        touched.removeAll(keepingCapacity: touched.count < 4096)
+    }
+}

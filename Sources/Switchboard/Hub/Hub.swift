@@ -1,0 +1,211 @@
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The registry of live, usable connections and of rooms, and the only way to broadcast.
+///
+/// A connection is registered when its upgrade completes and removed exactly once, when it
+/// stops being usable (a read or write failed, it was closed, or the server shut it down).
+/// No method waits on a connection: everything that reaches a socket is enqueued on the
+/// connection's event loop (see `EventLoopOutbox`), so a slow member never slows anyone else.
+public final class Hub: Sendable {
+    /// Encodes presence events (`user_joined`/`user_left`); nil sends none.
+    public typealias PresenceEncoder = @Sendable (PresenceChange) -> OutboundFrame?
+
+    private struct Record {
+        let connection: Connection
+        var rooms: Set<String> = []
+    }
+
+    private struct State {
+        var accepting = true
+        var usable: [ConnectionID: Record] = [:]
+        /// Every connection whose transport is still open, usable or closing.
+        var open: [ConnectionID: Connection] = [:]
+        var rooms: [String: Room] = [:]
+        var outboxes: [ObjectIdentifier: EventLoopOutbox] = [:]
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let presence: PresenceEncoder?
+    let logger: Logger
+    private let metrics = HubMetrics()
+
+    public init(logger: Logger = Logger(label: "switchboard.hub"), presence: PresenceEncoder? = nil) {
+        self.logger = logger
+        self.presence = presence
+    }
+
+    // MARK: registry
+
+    /// Connections that are registered and usable.
+    public var connectionCount: Int { state.withLockedValue { $0.usable.count } }
+    /// Transports still open (includes connections that are closing).
+    public var openTransportCount: Int { state.withLockedValue { $0.open.count } }
+    public var isAccepting: Bool { state.withLockedValue { $0.accepting } }
+
+    func outbox(for eventLoop: any EventLoop) -> EventLoopOutbox {
+        state.withLockedValue { state in
+            let key = ObjectIdentifier(eventLoop)
+            if let outbox = state.outboxes[key] { return outbox }
+            let outbox = EventLoopOutbox(eventLoop: eventLoop)
+            state.outboxes[key] = outbox
+            return outbox
+        }
+    }
+
+    func register(_ connection: Connection) -> Bool {
+        let registered = state.withLockedValue { state -> Bool in
+            guard state.accepting else { return false }
+            state.usable[connection.id] = Record(connection: connection)
+            state.open[connection.id] = connection
+            return true
+        }
+        if registered { metrics.opened() }
+        return registered
+    }
+
+    /// Cleanup: the connection is no longer usable. Idempotent; called by the connection's
+    /// state machine exactly once, but safe to call again.
+    func connectionClosed(_ connection: Connection, code: CloseCode) {
+        var changes: [PresenceChange] = []
+        let removed = state.withLockedValue { state -> Bool in
+            guard let record = state.usable.removeValue(forKey: connection.id) else { return false }
+            for name in record.rooms {
+                guard let room = state.rooms[name] else { continue }
+                room.lock.withLock {
+                    if room.removeLocked(connection) == true {
+                        let change = PresenceChange(kind: .left, room: name, user: connection.user)
+                        changes.append(change)
+                        if let frame = presence?(change) { room.broadcastLocked(frame) }
+                    }
+                }
+            }
+            return true
+        }
+        if removed { metrics.closed(code: code) }
+    }
+
+    /// The transport is gone (after cleanup).
+    func transportClosed(_ connection: Connection) {
+        connectionClosed(connection, code: .abnormal)
+        _ = state.withLockedValue { $0.open.removeValue(forKey: connection.id) }
+    }
+
+    // MARK: rooms
+
+    /// What a join saw, taken atomically with the membership change.
+    public struct JoinSnapshot: Sendable {
+        /// The room's users, including the joiner.
+        public var members: [String]
+        /// The last `seq` delivered to the room's members. Later messages reach the joiner
+        /// live; history up to this `seq` comes from the store.
+        public var lastSeq: Int
+        /// The connection was already a member (the join is idempotent).
+        public var wasMember: Bool
+    }
+
+    /// Adds `connection` to `room`. Until `completeJoin`, the room's deliveries to it are held
+    /// back, so the join's reply (with history up to `lastSeq`) comes first and nothing is lost
+    /// or repeated between history and live messages. `knownSeq` is the store's latest `seq`,
+    /// used if the room is not live yet. Returns nil if the connection is no longer usable.
+    public func join(_ connection: Connection, room name: String, knownSeq: Int) -> JoinSnapshot? {
+        state.withLockedValue { state -> JoinSnapshot? in
+            guard state.usable[connection.id] != nil else { return nil }
+            let room = state.rooms[name] ?? {
+                let room = Room(name: name, lastSeq: knownSeq)
+                state.rooms[name] = room
+                return room
+            }()
+            state.usable[connection.id]!.rooms.insert(name)
+            return room.lock.withLock {
+                if room.containsLocked(connection.id) {
+                    connection.outbox.enqueue(.hold(connection.handler, room: name))
+                    return JoinSnapshot(members: room.usersLocked, lastSeq: room.lastDeliveredSeqLocked, wasMember: true)
+                }
+                let firstOfUser = room.addLocked(connection)
+                connection.outbox.enqueue(.hold(connection.handler, room: name))
+                if firstOfUser, let frame = presence?(PresenceChange(kind: .joined, room: name, user: connection.user)) {
+                    room.broadcastLocked(frame, except: connection.id)
+                }
+                return JoinSnapshot(members: room.usersLocked, lastSeq: room.lastDeliveredSeqLocked, wasMember: false)
+            }
+        }
+    }
+
+    /// Sends the join's reply, then releases the room's deliveries held since `join`.
+    /// Call exactly once after every successful `join`, with a nil reply if none is due.
+    public func completeJoin(_ connection: Connection, room: String, reply: OutboundFrame?) {
+        connection.outbox.enqueue(.release(connection.handler, room: room, reply: reply))
+    }
+
+    /// Removes `connection` from `room`; returns false if it was not a member. What is
+    /// enqueued afterwards (such as the leave's reply) comes after the room's last delivery.
+    @discardableResult
+    public func leave(_ connection: Connection, room name: String) -> Bool {
+        state.withLockedValue { state -> Bool in
+            guard state.usable[connection.id]?.rooms.remove(name) != nil, let room = state.rooms[name] else { return false }
+            room.lock.withLock {
+                if room.removeLocked(connection) == true,
+                    let frame = presence?(PresenceChange(kind: .left, room: name, user: connection.user))
+                {
+                    room.broadcastLocked(frame)
+                }
+            }
+            return true
+        }
+    }
+
+    public func isMember(_ connection: Connection, of room: String) -> Bool {
+        state.withLockedValue { $0.usable[connection.id]?.rooms.contains(room) ?? false }
+    }
+
+    public func rooms(of connection: Connection) -> [String] {
+        state.withLockedValue { $0.usable[connection.id].map { Array($0.rooms).sorted() } ?? [] }
+    }
+
+    public func members(of room: String) -> [String] {
+        guard let room = state.withLockedValue({ $0.rooms[room] }) else { return [] }
+        return room.lock.withLock { room.usersLocked }
+    }
+
+    /// Delivers message `seq` of `room` to its members, in `seq` order: a message whose
+    /// predecessors have not been published yet waits for them. Publish every `seq` the
+    /// store assigned, exactly once, or the room stalls at the gap.
+    public func publish(room name: String, seq: Int, frame: OutboundFrame) {
+        guard let room = state.withLockedValue({ $0.rooms[name] }) else { return }
+        let deliveries = room.lock.withLock { room.publishLocked(seq: seq, frame) }
+        metrics.delivered(deliveries)
+    }
+
+    /// Delivers an unsequenced frame to every member of `room`.
+    public func broadcast(room name: String, frame: OutboundFrame, except: Connection? = nil) {
+        guard let room = state.withLockedValue({ $0.rooms[name] }) else { return }
+        let deliveries = room.lock.withLock { room.broadcastLocked(frame, except: except?.id) }
+        metrics.delivered(deliveries)
+    }
+
+    // MARK: shutdown
+
+    /// Graceful shutdown: stop accepting, close every connection with `code` after what is
+    /// already queued for it, wait up to `drainTimeout` for the peers to finish the close
+    /// handshake, then drop whoever is left.
+    public func shutdown(code: CloseCode = .goingAway, reason: String = "server shutting down", drainTimeout: Duration = .seconds(10)) async {
+        let connections = state.withLockedValue { state -> [Connection] in
+            state.accepting = false
+            return Array(state.open.values)
+        }
+        logger.info("hub shutting down", metadata: ["connections": "\(connections.count)"])
+        for connection in connections { connection.close(code, reason: reason) }
+        let deadline = ContinuousClock.now + drainTimeout
+        while openTransportCount > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        let stragglers = state.withLockedValue { Array($0.open.values) }
+        for connection in stragglers {
+            let handler = connection.handler
+            connection.eventLoop.execute { handler.onLoop.closeTransport() }
+        }
+    }
+}

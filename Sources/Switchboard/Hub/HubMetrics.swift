@@ -1,0 +1,27 @@
+import Atomics
+import Metrics
+
+/// The hub's swift-metrics instruments. Counted per broadcast, never per delivery, so the
+/// fan-out path pays one atomic add per message, not per member.
+struct HubMetrics: Sendable {
+    let connections = Gauge(label: "switchboard_connections")
+    let opens = Counter(label: "switchboard_connections_opened_total")
+    let deliveries = Counter(label: "switchboard_messages_out_total")
+    let slowConsumers = Counter(label: "switchboard_slow_consumer_drops_total")
+    private let live = ManagedAtomic<Int>(0)
+
+    func opened() {
+        opens.increment()
+        connections.record(live.wrappingIncrementThenLoad(by: 1, ordering: .relaxed))
+    }
+
+    func closed(code: CloseCode) {
+        connections.record(live.wrappingDecrementThenLoad(by: 1, ordering: .relaxed))
+        Counter(label: "switchboard_connections_closed_total", dimensions: [("code", "\(code.rawValue)")]).increment()
+        if code == .slowConsumer { slowConsumers.increment() }
+    }
+
+    func delivered(_ count: Int) {
+        if count > 0 { deliveries.increment(by: count) }
+    }
+}

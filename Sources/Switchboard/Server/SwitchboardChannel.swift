@@ -1,0 +1,267 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+
+/// A Hummingbird child channel that serves HTTP/1.1 and hands upgraded WebSocket channels
+/// to Switchboard's NIO handlers (not to Swift tasks), so fan-out stays on the event loops.
+///
+/// Adopt it in any Hummingbird application with
+/// `Application(router: router, server: .switchboard(hub: hub, router: events) { request, channel in ... })`.
+public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
+    public typealias ShouldUpgrade = @Sendable (HTTPRequest, any Channel) async -> UpgradeDecision
+
+    public enum UpgradeResult: Sendable {
+        case websocket(NIOAsyncChannel<InboundMessage, Never>, Connection, ConnectionMode)
+        case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPResponse.Status, String)
+    }
+
+    public struct Value: ServerChildChannelValue {
+        let upgradeResult: EventLoopFuture<UpgradeResult>
+        public let channel: any Channel
+    }
+
+    public let responder: HTTPChannelHandler.Responder
+    let hub: Hub
+    let router: EventRouter
+    let configuration: SwitchboardServerConfiguration
+    let shouldUpgrade: ShouldUpgrade
+
+    public init(
+        responder: @escaping HTTPChannelHandler.Responder,
+        hub: Hub,
+        router: EventRouter,
+        configuration: SwitchboardServerConfiguration,
+        shouldUpgrade: @escaping ShouldUpgrade
+    ) {
+        self.responder = Self.redirectingLateUpgrades(responder)
+        self.hub = hub
+        self.router = router
+        self.configuration = configuration
+        self.shouldUpgrade = shouldUpgrade
+    }
+
+    /// The upgrade's outcome, decided in `shouldUpgrade` and used when building the pipeline
+    /// or the refusal.
+    private enum Decision {
+        case undecided
+        case accepted(user: String, mode: ConnectionMode)
+        case refused(HTTPResponse.Status, String)
+    }
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let decision = NIOLockedValueBox(Decision.undecided)
+            let hub = self.hub
+            let configuration = self.configuration
+            let shouldUpgrade = self.shouldUpgrade
+            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+                maxFrameSize: max(configuration.connection.maxInboundMessageSize, configuration.echoMaxMessageSize),
+                enableAutomaticErrorHandling: false,
+                shouldUpgrade: { channel, head in
+                    let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
+                    promise.completeWithTask {
+                        let request: HTTPRequest
+                        do {
+                            request = try HTTPRequest(head, secure: false, splitCookie: false)
+                        } catch {
+                            decision.withLockedValue { $0 = .refused(.badRequest, "malformed request") }
+                            return nil
+                        }
+                        var answer = await shouldUpgrade(request, channel)
+                        if case .accept(_, .events) = answer, !hub.isAccepting {
+                            answer = .reject(.serviceUnavailable, "server is shutting down")
+                        }
+                        switch answer {
+                        case .accept(let user, let mode):
+                            decision.withLockedValue { $0 = .accepted(user: user, mode: mode) }
+                            return HTTPHeaders()
+                        case .reject(let status, let message):
+                            decision.withLockedValue { $0 = .refused(status, message) }
+                            return nil
+                        }
+                    }
+                    return promise.futureResult
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        guard case .accepted(let user, let mode) = decision.withLockedValue({ $0 }) else {
+                            throw ChannelError.inappropriateOperationForState
+                        }
+                        return try Self.installConnection(
+                            on: channel, user: user, mode: mode, hub: hub,
+                            configuration: configuration, logger: logger
+                        )
+                    }
+                }
+            )
+
+            let upgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandlers(configuration.http1.additionalChannelHandlers())
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPConnectionStateHandler(idleTimeout: configuration.http1.idleTimeout.map { .init($0) }, logger: logger)
+                        )
+                        let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(wrappingChannelSynchronously: channel)
+                        if case .refused(let status, let message) = decision.withLockedValue({ $0 }) {
+                            return UpgradeResult.refused(asyncChannel, status, message)
+                        }
+                        return UpgradeResult.notUpgraded(asyncChannel)
+                    }
+                }
+            )
+            var pipelineConfiguration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(
+                upgradeConfiguration: upgradeConfiguration
+            )
+            pipelineConfiguration.enablePipelining = false
+            pipelineConfiguration.enableErrorHandling = false
+            pipelineConfiguration.enableResponseHeaderValidation = false
+            pipelineConfiguration.decoderConfiguration.maxHeaderFieldSize = configuration.http1.httpDecoder.maxHeaderFieldSize
+            pipelineConfiguration.decoderConfiguration.maxHeaderListSize = configuration.http1.httpDecoder.maxHeaderListSize
+            pipelineConfiguration.decoderConfiguration.maxHeaderFieldCount = configuration.http1.httpDecoder.maxHeaderFieldCount
+            let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
+                configuration: pipelineConfiguration
+            )
+            return Value(upgradeResult: result, channel: channel)
+        }
+    }
+
+    /// Builds the connection's pipeline after a successful upgrade:
+    /// `[… FrameWriter, WebSocketFrameEncoder, WebSocketFrameDecoder, WebSocketConnectionHandler, async inbound]`.
+    private static func installConnection(
+        on channel: any Channel, user: String, mode: ConnectionMode, hub: Hub,
+        configuration: SwitchboardServerConfiguration, logger: Logger
+    ) throws -> UpgradeResult {
+        let pipeline = channel.pipeline.syncOperations
+        let writer = FrameWriter()
+        let encoder = try pipeline.handler(type: WebSocketFrameEncoder.self)
+        try pipeline.addHandler(writer, position: .before(encoder))
+
+        var connectionConfiguration = configuration.connection
+        if mode == .echo { connectionConfiguration.maxInboundMessageSize = configuration.echoMaxMessageSize }
+        let connection = Connection(
+            user: user, remoteAddress: channel.remoteAddress, outbox: hub.outbox(for: channel.eventLoop)
+        )
+        let handler = WebSocketConnectionHandler(
+            connection: connection, hub: hub, writer: writer,
+            configuration: connectionConfiguration, logger: logger
+        )
+        connection.attach(handler)
+        try pipeline.addHandler(handler)
+        let inbound = try NIOAsyncChannel<InboundMessage, Never>(
+            wrappingChannelSynchronously: channel,
+            configuration: .init(
+                backPressureStrategy: .init(
+                    lowWatermark: max(1, connectionConfiguration.inboundBufferedMessages / 2),
+                    highWatermark: connectionConfiguration.inboundBufferedMessages
+                )
+            )
+        )
+        if mode == .events, !hub.register(connection) {
+            handler.requestClose(.goingAway, reason: "server shutting down")
+        }
+        return .websocket(inbound, connection, mode)
+    }
+
+    public func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.upgradeResult.get() {
+            case .notUpgraded(let http):
+                await handleHTTP(asyncChannel: http, logger: logger)
+            case .refused(let http, let status, let message):
+                await Self.writeRefusal(http, status: status, message: message, logger: logger)
+            case .websocket(let inbound, let connection, let mode):
+                await runEvents(inbound, connection: connection, mode: mode, logger: logger)
+            }
+        } catch {
+            logger.debug("upgrade failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The connection's event-handling loop: inbound messages are handled one at a time, in
+    /// order, on this (structured) task. It ends when the channel closes.
+    private func runEvents(
+        _ channel: NIOAsyncChannel<InboundMessage, Never>, connection: Connection, mode: ConnectionMode, logger: Logger
+    ) async {
+        do {
+            try await channel.executeThenClose { inbound, _ in
+                for try await message in inbound {
+                    switch mode {
+                    case .events:
+                        await router.handle(message, from: connection, hub: hub, logger: logger)
+                    case .echo:
+                        let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
+                        connection.send(.frame(opcode: opcode, payload: message.data, allocator: channel.channel.allocator))
+                    }
+                }
+            }
+        } catch {
+            logger.trace("inbound ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private static func writeRefusal(
+        _ channel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, status: HTTPResponse.Status, message: String, logger: Logger
+    ) async {
+        do {
+            try await channel.executeThenClose { _, outbound in
+                var body = ByteBuffer()
+                body.writeString(#"{"error":"#)
+                body.writeJSONString(message)
+                body.writeString("}")
+                let head = HTTPResponse(status: status, headerFields: [
+                    .connection: "close",
+                    .contentType: "application/json; charset=utf-8",
+                    .contentLength: String(body.readableBytes),
+                ])
+                try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
+            }
+        } catch {
+            logger.trace("could not write upgrade refusal", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// NIO only upgrades the first request of a connection. A WebSocket request that arrives
+    /// later on a keep-alive connection is redirected to itself with `Connection: close`, so the
+    /// client retries on a fresh connection (Hummingbird's WebSocket channel does the same).
+    static func redirectingLateUpgrades(_ responder: @escaping HTTPChannelHandler.Responder) -> HTTPChannelHandler.Responder {
+        struct RedirectThenClose: Error {}
+        return { request, responseWriter, channel in
+            if request.headers[.upgrade]?.lowercased() == "websocket" {
+                var location = request.uri.path
+                if let query = request.uri.query { location += "?\(query)" }
+                let response = HTTPResponse(status: .temporaryRedirect, headerFields: [.connection: "close", .location: location])
+                try await responseWriter.writeResponse(response)
+                throw RedirectThenClose()
+            }
+            try await responder(request, responseWriter, channel)
+        }
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1 with WebSocket connections served by Switchboard's hub.
+    public static func switchboard(
+        hub: Hub,
+        router: EventRouter,
+        configuration: SwitchboardServerConfiguration = .init(),
+        shouldUpgrade: @escaping SwitchboardChannel.ShouldUpgrade
+    ) -> HTTPServerBuilder {
+        .init { responder in
+            SwitchboardChannel(
+                responder: responder, hub: hub, router: router,
+                configuration: configuration, shouldUpgrade: shouldUpgrade
+            )
+        }
+    }
+}

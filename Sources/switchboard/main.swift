@@ -1,0 +1,2 @@
+import SwitchboardChat
+print("x")

@@ -232,8 +232,8 @@ class ChatPage:
         box = self.q("#message-input")
         self.wait(lambda: box.is_enabled(), message="composer disabled")
         # send_keys types the text; set it via JS when it holds characters
-        # chromedriver cannot type (outside the BMP)
-        if all(ord(c) <= 0xFFFF for c in text):
+        # chromedriver cannot type (outside the BMP) or newlines (typed as Enter)
+        if all(ord(c) <= 0xFFFF and c not in "\r\n" for c in text):
             box.send_keys(text)
         else:
             self.js("arguments[0].value = arguments[1];"

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 XSS = "<script>window.__pwned=1</script><b>bold</b>"
 
@@ -77,6 +78,37 @@ def test_message_text_is_never_html(pair):
     bob.wait_message(other, "alice")
     assert bob.qa("#messages img") == []
     assert bob.js("return typeof window.__pwned") == "undefined"
+
+
+def test_multiline_unicode_and_length_limit(pair):
+    alice, bob = pair
+    text = f"two lines {uid()}\nsecond line, ünïcødé ✓ and 🎉"
+    alice.send(text)
+    bob.wait_message(text, "alice")
+
+    # Shift+Enter makes a new line instead of sending
+    box = alice.q("#message-input")
+    box.send_keys("line one")
+    box.send_keys(Keys.SHIFT, Keys.ENTER)
+    box.send_keys("line two")
+    assert box.get_attribute("value") == "line one\nline two"
+    box.send_keys(Keys.ENTER)
+    bob.wait_message("line one\nline two", "alice")
+
+    # at most 4096 characters: 4097 is refused by the page, 4096 goes through
+    too_long = "a" * 4097
+    alice.js("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'));",
+             box, too_long)
+    alice.wait(lambda: not alice.q("#send-button").is_enabled(), message="send enabled for 4097 chars")
+    box.send_keys(Keys.ENTER)
+    alice.wait(lambda: alice.q("#banner").is_displayed(), message="no banner for a too long message")
+    assert alice.q("#message-input").get_attribute("value") == too_long
+    longest = "b" * 4095 + "c"
+    alice.js("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'));",
+             box, longest)
+    box.send_keys(Keys.ENTER)
+    bob.wait_message(longest, "alice")
+    assert too_long not in [t for _, _, _, t in bob.messages()]
 
 
 def test_second_room_and_leave(pair):

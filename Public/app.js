@@ -741,6 +741,7 @@
     if (!name) return;
     ui.roomInput.value = '';
     joinRoom(name);
+    ui.input.focus();
   });
   ui.rooms.addEventListener('click', (ev) => {
     const li = ev.target.closest('[data-room]');

@@ -134,6 +134,10 @@ def test_second_room_and_leave(pair):
     bob.activate("lobby")
     bob.wait(lambda: all(m[0] == "lobby" for m in bob.messages()), message="other room's messages shown")
     assert text not in [t for _, _, _, t in bob.messages()]
+    # a message in the room bob is not looking at shows as unread there
+    alice.send(f"unread for bob {uid()}")
+    bob.wait(lambda: bob.qa(f'#rooms [data-room="{room}"] .badge'), message="no unread badge")
+    bob.screenshot("04-unread-badge")
     lobby_text = f"lobby while in two rooms {uid()}"
     alice.activate("lobby")
     alice.send(lobby_text)

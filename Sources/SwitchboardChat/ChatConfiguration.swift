@@ -1,0 +1,60 @@
+import NIOCore
+import Switchboard
+
+/// Everything `switchboard serve` can be told. Defaults are the embedded development setup:
+/// in memory, guest login, plain HTTP on localhost.
+public struct ChatConfiguration: Sendable {
+    public enum AuthMode: Sendable, Equatable {
+        /// Any valid username logs in, with any password or none.
+        case guest
+        /// Users and bcrypt hashes from a file: one `username:$2b$...` per line.
+        case usersFile(path: String)
+        /// A signed JWT from an identity provider, verified with these keys.
+        case jwt(JWTSettings)
+    }
+
+    public struct JWTSettings: Sendable, Equatable {
+        /// Shared secret for HS256 tokens.
+        public var hmacSecret: String?
+        /// PEM public key for RS256 tokens.
+        public var rsaPublicKeyPEM: String?
+        /// The claim that names the user.
+        public var usernameClaim: String = "sub"
+        public var issuer: String?
+        public var audience: String?
+
+        public init(hmacSecret: String? = nil, rsaPublicKeyPEM: String? = nil, usernameClaim: String = "sub", issuer: String? = nil, audience: String? = nil) {
+            self.hmacSecret = hmacSecret
+            self.rsaPublicKeyPEM = rsaPublicKeyPEM
+            self.usernameClaim = usernameClaim
+            self.issuer = issuer
+            self.audience = audience
+        }
+    }
+
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var auth: AuthMode = .guest
+    /// Origins allowed to open WebSockets, e.g. `https://chat.example.com`. Empty: only the
+    /// server's own origin (the `Host` it was reached at). Requests without `Origin`
+    /// (non-browser clients) are always allowed.
+    public var allowedOrigins: [String] = []
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    public var ticketLifetime: Duration = .seconds(30)
+    /// Latest messages sent with a plain join.
+    public var historyLimit = 50
+    /// Messages each room keeps for history and recovery.
+    public var roomRetention = 1000
+    public var connection = ConnectionConfiguration()
+    /// How long shutdown waits for connections to drain before dropping them.
+    public var drainTimeout: Duration = .seconds(10)
+    /// Where the browser page is served from.
+    public var publicDirectory = "Public"
+    /// Path of the conformance echo endpoint; nil (the default) disables it.
+    public var echoPath: String?
+    /// Event-loop threads; nil sizes the group from the CPUs this process may run on.
+    public var eventLoopThreads: Int?
+
+    public init() {}
+}

@@ -1,0 +1,116 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+import UnixSignals
+import Switchboard
+
+/// The chat server: PROTOCOL.md over Switchboard's hub, with login, the page, health and
+/// metrics. One client of the library among possible others.
+public struct ChatServer: Sendable {
+    public let configuration: ChatConfiguration
+    public let hub: Hub
+    public let store: any RoomStore
+    public let tickets: TicketStore
+    public let state = ChatState()
+    let authenticator: any Authenticator
+    let logger: Logger
+    let eventLoopGroup: any EventLoopGroup
+
+    public init(configuration: ChatConfiguration, store: (any RoomStore)? = nil, logger: Logger = Logger(label: "switchboard")) async throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.store = store ?? InMemoryRoomStore(maxMessagesPerRoom: configuration.roomRetention)
+        self.tickets = TicketStore(lifetime: configuration.ticketLifetime)
+        self.hub = Hub(logger: logger, presence: { ChatFrames.presence($0) })
+        switch configuration.auth {
+        case .guest: authenticator = GuestAuthenticator()
+        case .usersFile(let path): authenticator = try UsersFileAuthenticator(path: path)
+        case .jwt(let settings): authenticator = try await JWTAuthenticator(settings: settings)
+        }
+        let threads = configuration.eventLoopThreads ?? AvailableCPUs.count
+        eventLoopGroup = threads == System.coreCount ? MultiThreadedEventLoopGroup.singleton : MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        ChatMetrics.bootstrap()
+    }
+
+    /// The Hummingbird application (HTTP routes + WebSocket upgrade), for embedding.
+    public func makeApplication(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        var events = EventRouter()
+        ChatEvents(store: store, historyLimit: configuration.historyLimit, recoveryLimit: configuration.roomRetention)
+            .register(on: &events)
+
+        var serverConfiguration = SwitchboardServerConfiguration()
+        serverConfiguration.connection = configuration.connection
+        let upgrade = makeUpgradeDecider()
+        var server: HTTPServerBuilder = .switchboard(hub: hub, router: events, configuration: serverConfiguration, shouldUpgrade: upgrade)
+        if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
+            let tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            )
+            server = try .tls(server, tlsConfiguration: tls)
+        }
+        return Application(
+            router: HTTPRoutes(
+                authenticator: authenticator, tickets: tickets, state: state,
+                publicDirectory: configuration.publicDirectory, logger: logger
+            ).router(),
+            server: server,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            eventLoopGroupProvider: .shared(eventLoopGroup),
+            logger: logger
+        )
+    }
+
+    /// The services to run: the HTTP server, then the hub's drain (which shuts down first).
+    public func makeServiceGroup(
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in },
+        signals: [UnixSignal] = [.sigterm, .sigint]
+    ) throws -> ServiceGroup {
+        let app = try makeApplication(onListening: onListening)
+        let drain = HubDrainService(hub: hub, state: state, drainTimeout: configuration.drainTimeout)
+        return ServiceGroup(configuration: .init(services: [app, drain], gracefulShutdownSignals: signals, logger: logger))
+    }
+
+    /// Who may upgrade: `/ws` with a valid ticket from an allowed origin; the echo endpoint
+    /// if enabled; nothing else.
+    func makeUpgradeDecider() -> SwitchboardChannel.ShouldUpgrade {
+        let tickets = tickets
+        let origins = OriginPolicy(allowed: configuration.allowedOrigins)
+        let echoPath = configuration.echoPath
+        return { request, _ in
+            let target = request.path ?? "/"
+            let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
+            if let echoPath, path == echoPath { return .accept(user: "echo", mode: .echo) }
+            guard path == "/ws" else { return .reject(.notFound, "no WebSocket endpoint at \(path)") }
+            guard origins.permits(origin: request.headerFields[.origin], host: request.authority) else {
+                return .reject(.forbidden, "origin not allowed")
+            }
+            guard let ticket = Self.queryValue("ticket", in: target), !ticket.isEmpty else {
+                return .reject(.unauthorized, "missing ticket")
+            }
+            guard let user = tickets.redeem(ticket) else {
+                return .reject(.unauthorized, "unknown, expired or used ticket")
+            }
+            return .accept(user: user)
+        }
+    }
+
+    static func queryValue(_ name: String, in target: String) -> String? {
+        guard let query = target.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.first.map(String.init) == name {
+                return parts.count > 1 ? String(parts[1]).removingPercentEncoding : ""
+            }
+        }
+        return nil
+    }
+}

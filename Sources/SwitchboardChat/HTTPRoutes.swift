@@ -1,0 +1,85 @@
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+import Switchboard
+import NIOCore
+
+/// The HTTP side: `POST /login`, `/healthz`, `/metrics` and the page.
+struct HTTPRoutes: Sendable {
+    let authenticator: any Authenticator
+    let tickets: TicketStore
+    let state: ChatState
+    let publicDirectory: String
+    let logger: Logger
+
+    struct LoginRequest: Decodable {
+        var username: String?
+        var password: String?
+    }
+
+    struct LoginResponse: Encodable {
+        var ticket: String
+        var expires_in: Int
+        var user: String
+    }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: FileMiddleware(publicDirectory, searchForIndexHtml: true, logger: logger))
+        router.post("/login") { request, context -> Response in
+            try await login(request, context: context)
+        }
+        router.get("/healthz") { _, _ -> Response in
+            state.isDraining
+                ? Self.json(.serviceUnavailable, #"{"status":"draining"}"#)
+                : Self.json(.ok, #"{"status":"ok"}"#)
+        }
+        router.get("/metrics") { _, _ -> Response in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: ChatMetrics.registry.emitToBuffer()))
+            )
+        }
+        return router
+    }
+
+    private func login(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: 16 * 1024)
+        } catch {
+            return Self.error(.contentTooLarge, "body too large")
+        }
+        guard let login = try? JSONDecoder().decode(LoginRequest.self, from: Data(body.readableBytesView)) else {
+            return Self.error(.badRequest, "body must be JSON {\"username\": string, \"password\": string}")
+        }
+        var bearer: String?
+        if let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") {
+            bearer = String(authorization.dropFirst("bearer ".count))
+        }
+        guard let user = await authenticator.authenticate(username: login.username, password: login.password, bearerToken: bearer) else {
+            return Self.error(.unauthorized, "invalid username or password")
+        }
+        let ticket = tickets.issue(for: user)
+        let seconds = Int(tickets.lifetime.components.seconds)
+        let payload = try JSONEncoder().encode(LoginResponse(ticket: ticket, expires_in: seconds, user: user))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: payload))
+        )
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        var buffer = ByteBuffer()
+        buffer.writeString(#"{"error":"#)
+        buffer.writeJSONString(message)
+        buffer.writeString("}")
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Switchboard
+import SwitchboardChat
+
+/// `switchboard serve`: the chat server. Every option also reads `SWITCHBOARD_<NAME>` from
+/// the environment (flags win), so the same binary configures from a unit file or container.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the chat server (in memory, guest login by default).")
+
+    @Option(help: "Address to listen on. Env: SWITCHBOARD_HOST.") var host: String?
+    @Option(help: "Port to listen on. Env: SWITCHBOARD_PORT.") var port: Int?
+    @Option(help: "guest | users-file | jwt. Env: SWITCHBOARD_AUTH.") var auth: String?
+    @Option(help: "Users file (username:bcrypt-hash per line) for --auth users-file. Env: SWITCHBOARD_USERS_FILE.") var usersFile: String?
+    @Option(help: "HS256 secret for --auth jwt. Env: SWITCHBOARD_JWT_SECRET.") var jwtSecret: String?
+    @Option(help: "PEM file with the RS256 public key for --auth jwt. Env: SWITCHBOARD_JWT_PUBLIC_KEY.") var jwtPublicKey: String?
+    @Option(help: "JWT claim naming the user. Env: SWITCHBOARD_JWT_USER_CLAIM.") var jwtUserClaim: String?
+    @Option(help: "Required JWT issuer. Env: SWITCHBOARD_JWT_ISSUER.") var jwtIssuer: String?
+    @Option(help: "Required JWT audience. Env: SWITCHBOARD_JWT_AUDIENCE.") var jwtAudience: String?
+    @Option(help: "Comma-separated allowed Origins; default: the server's own. Env: SWITCHBOARD_ALLOWED_ORIGINS.") var allowedOrigins: String?
+    @Option(help: "PEM certificate chain; enables TLS (wss). Env: SWITCHBOARD_TLS_CERT.") var tlsCert: String?
+    @Option(help: "PEM private key for --tls-cert. Env: SWITCHBOARD_TLS_KEY.") var tlsKey: String?
+    @Option(help: "Seconds between pings. Env: SWITCHBOARD_PING_INTERVAL.") var pingInterval: Double?
+    @Option(help: "Seconds of silence before a peer is dropped (default 2 × ping interval). Env: SWITCHBOARD_PING_TIMEOUT.") var pingTimeout: Double?
+    @Option(help: "Largest inbound message in bytes. Env: SWITCHBOARD_MAX_MESSAGE_BYTES.") var maxMessageBytes: Int?
+    @Option(help: "Outbound queue limit in messages. Env: SWITCHBOARD_MAX_QUEUED_MESSAGES.") var maxQueuedMessages: Int?
+    @Option(help: "Outbound queue limit in bytes. Env: SWITCHBOARD_MAX_QUEUED_BYTES.") var maxQueuedBytes: Int?
+    @Option(help: "Seconds a login ticket stays valid. Env: SWITCHBOARD_TICKET_TTL.") var ticketTtl: Double?
+    @Option(help: "Messages kept per room for history and recovery. Env: SWITCHBOARD_ROOM_RETENTION.") var roomRetention: Int?
+    @Option(help: "Seconds to drain connections on shutdown. Env: SWITCHBOARD_DRAIN_TIMEOUT.") var drainTimeout: Double?
+    @Option(help: "Directory of the browser page. Env: SWITCHBOARD_PUBLIC_DIR.") var publicDir: String?
+    @Option(help: "Event-loop threads; default: the CPUs this process may run on. Env: SWITCHBOARD_THREADS.") var threads: Int?
+    @Option(help: "Enable a conformance echo endpoint at this path (testing only). Env: SWITCHBOARD_ECHO_PATH.") var echoPath: String?
+    @Option(help: "trace | debug | info | notice | warning | error. Env: SWITCHBOARD_LOG_LEVEL.") var logLevel: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        func value(_ flag: String?, _ name: String) -> String? { flag ?? environment["SWITCHBOARD_\(name)"] }
+        func number<T: LosslessStringConvertible>(_ flag: T?, _ name: String) throws -> T? {
+            if let flag { return flag }
+            guard let text = environment["SWITCHBOARD_\(name)"] else { return nil }
+            guard let parsed = T(text) else { throw ValidationError("SWITCHBOARD_\(name)=\(text) is not a valid number") }
+            return parsed
+        }
+        func seconds(_ value: Double) -> Duration { .milliseconds(Int64(value * 1000)) }
+
+        var configuration = ChatConfiguration()
+        if let host = value(host, "HOST") { configuration.host = host }
+        if let port = try number(port, "PORT") { configuration.port = port }
+        switch value(auth, "AUTH") ?? "guest" {
+        case "guest":
+            configuration.auth = .guest
+        case "users-file":
+            guard let path = value(usersFile, "USERS_FILE") else { throw ValidationError("--auth users-file needs --users-file") }
+            configuration.auth = .usersFile(path: path)
+        case "jwt":
+            let pem = try value(jwtPublicKey, "JWT_PUBLIC_KEY").map { try String(contentsOfFile: $0, encoding: .utf8) }
+            configuration.auth = .jwt(.init(
+                hmacSecret: value(jwtSecret, "JWT_SECRET"), rsaPublicKeyPEM: pem,
+                usernameClaim: value(jwtUserClaim, "JWT_USER_CLAIM") ?? "sub",
+                issuer: value(jwtIssuer, "JWT_ISSUER"), audience: value(jwtAudience, "JWT_AUDIENCE")
+            ))
+        case let other:
+            throw ValidationError("unknown auth mode \(other): use guest, users-file or jwt")
+        }
+        if let origins = value(allowedOrigins, "ALLOWED_ORIGINS") {
+            configuration.allowedOrigins = origins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        configuration.tlsCertificatePath = value(tlsCert, "TLS_CERT")
+        configuration.tlsKeyPath = value(tlsKey, "TLS_KEY")
+        if (configuration.tlsCertificatePath == nil) != (configuration.tlsKeyPath == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        if let interval = try number(pingInterval, "PING_INTERVAL") {
+            configuration.connection.pingInterval = .milliseconds(Int64(interval * 1000))
+        }
+        if let timeout = try number(pingTimeout, "PING_TIMEOUT") {
+            configuration.connection.pingTimeout = .milliseconds(Int64(timeout * 1000))
+        }
+        if let bytes = try number(maxMessageBytes, "MAX_MESSAGE_BYTES") { configuration.connection.maxInboundMessageSize = bytes }
+        if let count = try number(maxQueuedMessages, "MAX_QUEUED_MESSAGES") { configuration.connection.maxQueuedMessages = count }
+        if let bytes = try number(maxQueuedBytes, "MAX_QUEUED_BYTES") { configuration.connection.maxQueuedBytes = bytes }
+        if let ttl = try number(ticketTtl, "TICKET_TTL") { configuration.ticketLifetime = seconds(ttl) }
+        if let retention = try number(roomRetention, "ROOM_RETENTION") { configuration.roomRetention = retention }
+        if let drain = try number(drainTimeout, "DRAIN_TIMEOUT") { configuration.drainTimeout = seconds(drain) }
+        if let directory = value(publicDir, "PUBLIC_DIR") { configuration.publicDirectory = directory }
+        configuration.eventLoopThreads = try number(threads, "THREADS")
+        configuration.echoPath = value(echoPath, "ECHO_PATH")
+
+        var logger = Logger(label: "switchboard")
+        let level = value(logLevel, "LOG_LEVEL") ?? "info"
+        guard let parsedLevel = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level \(level)") }
+        logger.logLevel = parsedLevel
+
+        let server = try await ChatServer(configuration: configuration, logger: logger)
+        let scheme = configuration.tlsCertificatePath == nil ? "http" : "https"
+        let listeningLogger = logger
+        let host = configuration.host
+        let group = try server.makeServiceGroup(onListening: { port in
+            listeningLogger.notice("switchboard listening", metadata: ["url": "\(scheme)://\(host):\(port)/"])
+        })
+        try await group.run()
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct SwitchboardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchboard",
+        abstract: "A real-time WebSocket messaging server.",
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self
+    )
+}

@@ -1,2 +1,0 @@
-import SwitchboardChat
-print("x")

@@ -89,6 +89,7 @@ public final class TestWebSocketClient: @unchecked Sendable {
     }
 
     public func sendClose(code: UInt16 = 1000, reason: String = "") async throws {
+        state.withLock { $0.closeSent = true }
         var payload = [UInt8(code >> 8), UInt8(code & 0xFF)]
         payload += Array(reason.utf8)
         try await sendFrame(opcode: 0x8, payload: payload)
@@ -210,6 +211,7 @@ public final class TestWebSocketClient: @unchecked Sendable {
 final class ClientState: @unchecked Sendable {
     struct Values {
         var autoPong: Bool
+        var closeSent = false
         var response: (status: Int, body: String)?
         var events: [TestWebSocketClient.Event] = []
     }
@@ -320,7 +322,16 @@ final class ClientHandler: ChannelInboundHandler {
         case 0x8:
             let code = payload.count >= 2 ? UInt16(payload[0]) << 8 | UInt16(payload[1]) : nil
             let reason = payload.count > 2 ? String(decoding: payload[2...], as: UTF8.self) : ""
-            state.withLock { $0.events.append(.close(code: code, reason: reason)) }
+            let reply = state.withLock { state -> Bool in
+                state.events.append(.close(code: code, reason: reason))
+                defer { state.closeSent = true }
+                return state.autoPong && !state.closeSent
+            }
+            // Like a browser: answer the server's close frame (a frozen client does not).
+            if reply {
+                let echo = TestWebSocketClient.encodeFrame(opcode: 0x8, payload: Array(payload.prefix(2)))
+                context.writeAndFlush(NIOAny(ByteBuffer(bytes: echo)), promise: nil)
+            }
         case 0x0:
             guard var partial = fragments else { return }
             partial.data += payload

@@ -16,6 +16,10 @@ public struct ConnectionConfiguration: Sendable {
     public var pingTimeout: TimeAmount? = nil
     /// How long the server waits for the peer's close frame after sending its own.
     public var closeTimeout: TimeAmount = .seconds(5)
+    /// SO_SNDBUF for each connection; nil keeps the kernel's autotuning. The kernel's send
+    /// buffer sits in front of the outbound queue, so for a peer that stopped reading the
+    /// server holds up to this plus `maxQueuedBytes` before dropping it.
+    public var socketSendBufferSize: Int? = nil
     /// Inbound messages buffered for the event handlers before reading from the socket pauses.
     public var inboundBufferedMessages: Int = 64
 

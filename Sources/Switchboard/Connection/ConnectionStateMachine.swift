@@ -96,13 +96,15 @@ public struct ConnectionStateMachine: Sendable {
         }
     }
 
-    /// The outbound queue overflowed. The peer is not reading, so its answer to our close
-    /// frame would never come: send 4008 best effort and close the transport at once.
+    /// The outbound queue overflowed: the peer is not keeping up. Stop queueing for it at once
+    /// (cleanup), queue 4008 behind its backlog so a peer that is merely slow still learns
+    /// why, and close as soon as that frame is written; the close timeout bounds the wait for
+    /// a peer that never reads again. Its answer to our close frame is not awaited.
     public mutating func outboundOverflowed() -> Action {
         switch state {
         case .open:
             state = .closed(.slowConsumer)
-            return Action(sendClose: .slowConsumer, cleanup: takeCleanup(.slowConsumer), closeTransport: .now)
+            return Action(sendClose: .slowConsumer, cleanup: takeCleanup(.slowConsumer), closeTransport: .whenCloseFrameWritten)
         case .closing(let code):
             state = .closed(code)
             return Action(cleanup: takeCleanup(code), closeTransport: .now)

@@ -49,8 +49,15 @@ public struct OutboundFrame: Sendable {
     public static func close(_ code: CloseCode, reason: String = "", allocator: ByteBufferAllocator) -> OutboundFrame {
         var payload = allocator.buffer(capacity: 2 + reason.utf8.count)
         payload.writeInteger(code.rawValue)
-        // A close frame's payload is capped at 125 bytes (RFC 6455 §5.5).
-        payload.writeString(String(decoding: reason.utf8.prefix(123), as: UTF8.self))
+        // A control frame's payload is capped at 125 bytes (RFC 6455 §5.5): cut the reason to
+        // 123 bytes, backing off to a character boundary so it stays valid UTF-8.
+        var utf8 = Array(reason.utf8)
+        if utf8.count > 123 {
+            var end = 123
+            while end > 0, utf8[end] & 0xC0 == 0x80 { end -= 1 }
+            utf8.removeSubrange(end...)
+        }
+        payload.writeBytes(utf8)
         return frame(opcode: .connectionClose, payload: payload, allocator: allocator)
     }
 

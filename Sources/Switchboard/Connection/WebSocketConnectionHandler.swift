@@ -82,7 +82,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
-            requestClose(.goingAway, reason: "server shutting down")
+            // Through the outbox, so the close frame comes after what is already queued.
+            connection.close(.goingAway, reason: "server shutting down")
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -147,8 +148,16 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         let first = queue.unflushedMessages == 0
         writeContext.write(NIOAny(frame.bytes), promise: nil)
         queue.enqueued(bytes: size)
+        // A long pass (a burst of broadcasts) is flushed in slices: one writev carries at
+        // most this much, and the queue numbers keep measuring the peer, not the burst.
+        if queue.unflushedMessages >= Self.flushSliceMessages || queue.unflushedBytes >= Self.flushSliceBytes {
+            flushIfNeeded()
+        }
         return first
     }
+
+    static let flushSliceMessages = 128
+    static let flushSliceBytes = 256 * 1024
 
     func flushIfNeeded() {
         guard queue.unflushedMessages > 0, let writeContext = writer.context else { return }

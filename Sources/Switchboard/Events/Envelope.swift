@@ -73,7 +73,8 @@ public struct Envelope: Sendable, Equatable {
 
     static func describe(_ error: DecodingError) -> String {
         func path(_ codingPath: [any CodingKey]) -> String {
-            codingPath.filter { $0.stringValue != "payload" }.map(\.stringValue).joined(separator: ".")
+            // The first key is the envelope's own "payload"; a field may be called that too.
+            codingPath.dropFirst().map(\.stringValue).joined(separator: ".")
         }
         switch error {
         case .keyNotFound(let key, let context):

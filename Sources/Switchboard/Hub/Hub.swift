@@ -12,6 +12,8 @@ import NIOCore
 public final class Hub: Sendable {
     /// Encodes presence events (`user_joined`/`user_left`); nil sends none.
     public typealias PresenceEncoder = @Sendable (PresenceChange) -> OutboundFrame?
+    /// Told once per connection when it stops being usable, with the close code.
+    public typealias DisconnectObserver = @Sendable (Connection, CloseCode) -> Void
 
     private struct Record {
         let connection: Connection
@@ -29,12 +31,18 @@ public final class Hub: Sendable {
 
     private let state = NIOLockedValueBox(State())
     private let presence: PresenceEncoder?
+    private let onDisconnect: DisconnectObserver?
     let logger: Logger
     private let metrics = HubMetrics()
 
-    public init(logger: Logger = Logger(label: "switchboard.hub"), presence: PresenceEncoder? = nil) {
+    public init(
+        logger: Logger = Logger(label: "switchboard.hub"),
+        presence: PresenceEncoder? = nil,
+        onDisconnect: DisconnectObserver? = nil
+    ) {
         self.logger = logger
         self.presence = presence
+        self.onDisconnect = onDisconnect
     }
 
     // MARK: registry
@@ -84,7 +92,10 @@ public final class Hub: Sendable {
             }
             return true
         }
-        if removed { metrics.closed(code: code) }
+        if removed {
+            metrics.closed(code: code)
+            onDisconnect?(connection, code)
+        }
     }
 
     /// The transport is gone (after cleanup).

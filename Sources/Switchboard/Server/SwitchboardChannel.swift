@@ -149,6 +149,9 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
 
         var connectionConfiguration = configuration.connection
         if mode == .echo { connectionConfiguration.maxInboundMessageSize = configuration.echoMaxMessageSize }
+        if let size = connectionConfiguration.socketSendBufferSize {
+            try channel.syncOptions?.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(size))
+        }
         let connection = Connection(
             user: user, remoteAddress: channel.remoteAddress, outbox: hub.outbox(for: channel.eventLoop)
         )

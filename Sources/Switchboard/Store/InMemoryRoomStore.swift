@@ -37,6 +37,7 @@ public final class InMemoryRoomStore: RoomStore {
 
     public func history(room: String, after: Int, through: Int, limit: Int) async throws -> HistorySlice {
         rooms.withLockedValue { rooms in
+            let after = max(after, 0)
             guard let log = rooms[room], through > after, limit > 0 else {
                 return HistorySlice(messages: [], complete: true)
             }

@@ -1,0 +1,191 @@
+import Foundation
+import Logging
+import NIOCore
+import Switchboard
+import SwitchboardTestSupport
+import Testing
+
+/// Each failure mode of a connection, provoked for real over loopback.
+@Suite("Connection lifecycle (integration)")
+struct ConnectionLifecycleIntegrationTests {
+    @Test("an abrupt TCP drop (no close frame) removes the connection promptly, cleanup once")
+    func abruptDrop() async throws {
+        try await LibraryTestServer.run { server in
+            let client = try await server.connect("alice")
+            try await eventually("registration") { server.hub.connectionCount == 1 }
+            await client.abort()
+            try await eventually("removal") { server.hub.connectionCount == 0 && server.hub.openTransportCount == 0 }
+            #expect(server.closeCodes.values.map { $0 } == [[.abnormal]])
+        }
+    }
+
+    @Test("a frozen peer that stops answering pings is removed after the ping timeout")
+    func frozenPeer() async throws {
+        var configuration = SwitchboardServerConfiguration()
+        configuration.connection.pingInterval = .milliseconds(100)
+        configuration.connection.pingTimeout = .milliseconds(400)
+        try await LibraryTestServer.run(configuration: configuration) { server in
+            let healthy = try await server.connect("healthy")
+            let frozen = try await server.connect("frozen")
+            try await eventually("registration") { server.hub.connectionCount == 2 }
+            try await frozen.freeze()
+            try await eventually("the frozen peer's removal", timeout: .seconds(5)) { server.hub.connectionCount == 1 }
+            // The healthy peer answered every ping and is still there, well past the timeout.
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(server.hub.connectionCount == 1)
+            #expect(healthy.receivedEvents.contains { if case .ping = $0 { return true } else { return false } })
+            #expect(server.closeCodes.values.flatMap { $0 } == [.abnormal])
+            await healthy.close()
+        }
+    }
+
+    @Test("a slow consumer gets 4008 while the others receive all 10,000 messages in order")
+    func slowConsumer() async throws {
+        var configuration = SwitchboardServerConfiguration()
+        configuration.connection.maxQueuedMessages = 256
+        configuration.connection.maxQueuedBytes = 256 * 1024
+        configuration.connection.closeTimeout = .seconds(30)
+        // A small kernel send buffer, so the backlog reaches the server's own queue quickly
+        // instead of megabytes of kernel buffer first.
+        configuration.connection.socketSendBufferSize = 16 * 1024
+        try await LibraryTestServer.run(configuration: configuration) { server in
+            let readers = try await [server.connect("r1"), server.connect("r2")]
+            let slow = try await server.connect("slow", receiveBufferSize: 4096)
+            for client in readers + [slow] {
+                try await client.send(text: #"{"type":"join","payload":{"room":"big"},"id":1}"#)
+                _ = try await client.nextEvent(ofType: "ack")
+            }
+            try await slow.freeze()
+            let padding = String(repeating: "x", count: 200)
+            // Published at the pace the healthy readers keep up with (100 at a time); the
+            // slow peer's backlog grows past its 256 KiB limit meanwhile.
+            for batch in stride(from: 1, through: 10_000, by: 100) {
+                for n in batch..<(batch + 100) {
+                    let frame = OutboundFrame.text(#"{"type":"m","payload":{"n":\#(n),"pad":"\#(padding)"}}"#, allocator: ByteBufferAllocator())
+                    server.hub.publish(room: "big", seq: n, frame: frame)
+                }
+                for reader in readers {
+                    for n in batch..<(batch + 100) {
+                        let event = try await reader.nextEvent(ofType: "m")
+                        let payload = try #require(event["payload"] as? [String: Any])
+                        try #require(payload["n"] as? Int == n, "reader saw \(payload["n"] ?? "nil") where \(n) was due")
+                    }
+                }
+            }
+            #expect(server.hub.connectionCount == 2)
+            // The slow peer was dropped; once it reads again, the 4008 close frame comes after
+            // the backlog the server had accepted for it.
+            try await slow.channel.setOption(ChannelOptions.autoRead, value: true).get()
+            #expect(try await slow.nextClose(timeout: .seconds(20)) == 4008)
+            let slowCodes = server.closeCodes.values.filter { $0.contains(.slowConsumer) }
+            #expect(slowCodes == [[.slowConsumer]])
+            for reader in readers { await reader.close() }
+        }
+    }
+
+    @Test("50 concurrent broadcasting tasks: no corrupt frame, every message exactly once, per-task order kept")
+    func concurrentBroadcasts() async throws {
+        try await LibraryTestServer.run { server in
+            var clients: [TestWebSocketClient] = []
+            for index in 0..<4 {
+                let client = try await server.connect("u\(index)")
+                try await client.send(text: #"{"type":"join","payload":{"room":"r"},"id":1}"#)
+                _ = try await client.nextEvent(ofType: "ack")
+                clients.append(client)
+            }
+            let tasks = 50, perTask = 100
+            await withTaskGroup(of: Void.self) { group in
+                for task in 0..<tasks {
+                    group.addTask {
+                        for n in 0..<perTask { server.hub.broadcast(room: "r", frame: numberedFrame(n, from: "t\(task)")) }
+                    }
+                }
+            }
+            for client in clients {
+                var next: [String: Int] = [:]
+                for _ in 0..<(tasks * perTask) {
+                    let event = try await client.nextEvent(ofType: "m")
+                    let payload = try #require(event["payload"] as? [String: Any])
+                    let from = try #require(payload["from"] as? String)
+                    let n = try #require(payload["n"] as? Int)
+                    try #require(n == next[from, default: 0], "out of order from \(from)")
+                    next[from] = n + 1
+                }
+                #expect(next.count == tasks && next.values.allSatisfy { $0 == perTask })
+                await client.close()
+            }
+        }
+    }
+
+    @Test("client close 1000 and 1001: the close is answered, the connection removed, nothing logged as an error", arguments: [UInt16(1000), 1001])
+    func clientClose(code: UInt16) async throws {
+        try await LibraryTestServer.run { server in
+            let client = try await server.connect("closer")
+            try await eventually("registration") { server.hub.connectionCount == 1 }
+            try await client.sendClose(code: code, reason: "bye")
+            #expect(try await client.nextClose() == code)
+            try await client.waitForDisconnect()
+            try await eventually("removal") { server.hub.connectionCount == 0 && server.hub.openTransportCount == 0 }
+            #expect(server.closeCodes.values.flatMap { $0 } == [CloseCode(rawValue: code)])
+            #expect(server.logs.entries(atLeast: .error).isEmpty)
+            let closed = server.logs.entries(withMessage: "connection closed")
+            #expect(closed.count == 1 && closed.first?.metadata["close_code"] == String(code))
+        }
+    }
+
+    @Test("server shutdown sends 1001 to everyone after the messages already queued")
+    func serverShutdown() async throws {
+        var configuration = SwitchboardServerConfiguration()
+        configuration.connection.closeTimeout = .seconds(5)
+        try await LibraryTestServer.run(configuration: configuration) { server in
+            var clients: [TestWebSocketClient] = []
+            for index in 0..<3 {
+                let client = try await server.connect("s\(index)")
+                try await client.send(text: #"{"type":"join","payload":{"room":"r"},"id":1}"#)
+                _ = try await client.nextEvent(ofType: "ack")
+                clients.append(client)
+            }
+            for n in 0..<1000 { server.hub.broadcast(room: "r", frame: numberedFrame(n)) }
+            async let shutdown: Void = server.hub.shutdown(drainTimeout: .seconds(10))
+            for client in clients {
+                for n in 0..<1000 {
+                    let event = try await client.nextEvent(ofType: "m")
+                    try #require((event["payload"] as? [String: Any])?["n"] as? Int == n)
+                }
+                #expect(try await client.nextClose() == 1001)
+            }
+            await shutdown
+            #expect(server.hub.openTransportCount == 0)
+            #expect(!server.hub.isAccepting)
+            // New connections are refused while and after draining.
+            await #expect(throws: TestWebSocketClient.Refused.self) { _ = try await server.connect("late") }
+        }
+    }
+
+    @Test("cleanup runs exactly once per connection, whatever mix of failures hits it")
+    func cleanupOnce() async throws {
+        var configuration = SwitchboardServerConfiguration()
+        configuration.connection.closeTimeout = .milliseconds(200)
+        try await LibraryTestServer.run(configuration: configuration) { server in
+            // A peer that closes, then drops TCP; one that breaks the protocol, then closes;
+            // one that is closed by the server and drops before answering.
+            let a = try await server.connect("a")
+            let b = try await server.connect("b")
+            let c = try await server.connect("c")
+            try await eventually("registration") { server.hub.connectionCount == 3 }
+            try await a.sendClose(code: 1000)
+            await a.abort()
+            try await b.sendFrame(opcode: 0x1, payload: Array("x".utf8), masked: false)
+            try await b.sendClose(code: 1000)
+            let connections = server.closeCodes.keys
+            _ = connections
+            server.hub.broadcast(room: "none", frame: numberedFrame(0))
+            try await c.sendRaw([0x88, 0x80, 1, 2, 3, 4]) // masked close, empty payload
+            await c.abort()
+            try await eventually("all removed") { server.hub.openTransportCount == 0 }
+            let codes = server.closeCodes
+            #expect(codes.count == 3)
+            #expect(codes.values.allSatisfy { $0.count == 1 })
+        }
+    }
+}

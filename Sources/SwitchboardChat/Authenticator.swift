@@ -50,24 +50,31 @@ public struct UsersFileAuthenticator: Authenticator {
     }
 }
 
-/// Tokens from an existing identity provider: HS256 with a shared secret or RS256 with the
+/// Tokens from an existing identity provider: HS256 with a shared secret or ES256 with the
 /// provider's public key. The token comes as `Authorization: Bearer` or as the password.
 public struct JWTAuthenticator: Authenticator {
-    let keys: JWTKeyCollection
+    /// One collection per algorithm: a collection verifies a key-id-less token with its
+    /// default key only, so each configured key gets its own and a token is tried on each.
+    let collections: [JWTKeyCollection]
     let settings: ChatConfiguration.JWTSettings
 
     public init(settings: ChatConfiguration.JWTSettings) async throws {
-        let keys = JWTKeyCollection()
+        var collections: [JWTKeyCollection] = []
         if let secret = settings.hmacSecret {
+            guard secret.utf8.count >= 32 else { throw ConfigurationError("the HS256 secret must be at least 32 bytes") }
+            let keys = JWTKeyCollection()
             await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+            collections.append(keys)
         }
-        if let pem = settings.rsaPublicKeyPEM {
-            await keys.add(rsa: try Insecure.RSA.PublicKey(pem: pem), digestAlgorithm: .sha256)
+        if let pem = settings.ecdsaPublicKeyPEM {
+            let keys = JWTKeyCollection()
+            await keys.add(ecdsa: try ES256PublicKey(pem: pem))
+            collections.append(keys)
         }
-        guard settings.hmacSecret != nil || settings.rsaPublicKeyPEM != nil else {
-            throw ConfigurationError("JWT mode needs an HS256 secret or an RS256 public key")
+        guard !collections.isEmpty else {
+            throw ConfigurationError("JWT mode needs an HS256 secret or an ES256 public key")
         }
-        self.keys = keys
+        self.collections = collections
         self.settings = settings
     }
 
@@ -111,7 +118,14 @@ public struct JWTAuthenticator: Authenticator {
 
     public func authenticate(username: String?, password: String?, bearerToken: String?) async -> String? {
         guard let token = bearerToken ?? password else { return nil }
-        guard let claims = try? await keys.verify(token, as: Claims.self) else { return nil }
+        var verified: Claims?
+        for keys in collections {
+            if let claims = try? await keys.verify(token, as: Claims.self) {
+                verified = claims
+                break
+            }
+        }
+        guard let claims = verified else { return nil }
         if let issuer = settings.issuer, claims.iss?.value != issuer { return nil }
         if let audience = settings.audience, !(claims.aud?.value.contains(audience) ?? false) { return nil }
         guard let user = claims.other[settings.usernameClaim], Validation.isValidUsername(user) else { return nil }

@@ -16,16 +16,16 @@ public struct ChatConfiguration: Sendable {
     public struct JWTSettings: Sendable, Equatable {
         /// Shared secret for HS256 tokens.
         public var hmacSecret: String?
-        /// PEM public key for RS256 tokens.
-        public var rsaPublicKeyPEM: String?
+        /// PEM public key for ES256 tokens.
+        public var ecdsaPublicKeyPEM: String?
         /// The claim that names the user.
         public var usernameClaim: String = "sub"
         public var issuer: String?
         public var audience: String?
 
-        public init(hmacSecret: String? = nil, rsaPublicKeyPEM: String? = nil, usernameClaim: String = "sub", issuer: String? = nil, audience: String? = nil) {
+        public init(hmacSecret: String? = nil, ecdsaPublicKeyPEM: String? = nil, usernameClaim: String = "sub", issuer: String? = nil, audience: String? = nil) {
             self.hmacSecret = hmacSecret
-            self.rsaPublicKeyPEM = rsaPublicKeyPEM
+            self.ecdsaPublicKeyPEM = ecdsaPublicKeyPEM
             self.usernameClaim = usernameClaim
             self.issuer = issuer
             self.audience = audience

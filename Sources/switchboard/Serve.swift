@@ -16,7 +16,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "guest | users-file | jwt. Env: SWITCHBOARD_AUTH.") var auth: String?
     @Option(help: "Users file (username:bcrypt-hash per line) for --auth users-file. Env: SWITCHBOARD_USERS_FILE.") var usersFile: String?
     @Option(help: "HS256 secret for --auth jwt. Env: SWITCHBOARD_JWT_SECRET.") var jwtSecret: String?
-    @Option(help: "PEM file with the RS256 public key for --auth jwt. Env: SWITCHBOARD_JWT_PUBLIC_KEY.") var jwtPublicKey: String?
+    @Option(help: "PEM file with the ES256 public key for --auth jwt. Env: SWITCHBOARD_JWT_PUBLIC_KEY.") var jwtPublicKey: String?
     @Option(help: "JWT claim naming the user. Env: SWITCHBOARD_JWT_USER_CLAIM.") var jwtUserClaim: String?
     @Option(help: "Required JWT issuer. Env: SWITCHBOARD_JWT_ISSUER.") var jwtIssuer: String?
     @Option(help: "Required JWT audience. Env: SWITCHBOARD_JWT_AUDIENCE.") var jwtAudience: String?
@@ -59,7 +59,7 @@ struct Serve: AsyncParsableCommand {
         case "jwt":
             let pem = try value(jwtPublicKey, "JWT_PUBLIC_KEY").map { try String(contentsOfFile: $0, encoding: .utf8) }
             configuration.auth = .jwt(.init(
-                hmacSecret: value(jwtSecret, "JWT_SECRET"), rsaPublicKeyPEM: pem,
+                hmacSecret: value(jwtSecret, "JWT_SECRET"), ecdsaPublicKeyPEM: pem,
                 usernameClaim: value(jwtUserClaim, "JWT_USER_CLAIM") ?? "sub",
                 issuer: value(jwtIssuer, "JWT_ISSUER"), audience: value(jwtAudience, "JWT_AUDIENCE")
             ))

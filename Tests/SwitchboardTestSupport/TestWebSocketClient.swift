@@ -26,6 +26,7 @@ public final class TestWebSocketClient: @unchecked Sendable {
 
     public struct Timeout: Error, CustomStringConvertible {
         public var waitingFor: String
+        public init(waitingFor: String) { self.waitingFor = waitingFor }
         public var description: String { "timed out waiting for \(waitingFor)" }
     }
 

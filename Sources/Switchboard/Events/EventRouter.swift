@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 
 /// Routes client events by `type` to typed handlers.
@@ -18,6 +19,7 @@ public struct EventRouter: Sendable {
     public typealias Handler = @Sendable (Envelope, EventContext) async throws -> EventReply
 
     private var handlers: [String: Handler] = [:]
+    private let eventsIn = Counter(label: "switchboard_events_in_total")
 
     public init() {}
 
@@ -48,19 +50,20 @@ public struct EventRouter: Sendable {
 
     /// Handles one inbound message from `connection`.
     public func handle(_ message: InboundMessage, from connection: Connection, hub: Hub, logger: Logger) async {
+        eventsIn.increment()
         guard message.kind == .text else {
-            connection.send(EventEncoding.error(EventError(.badEvent, "binary messages are not events"), id: nil))
+            reply(error: EventError(.badEvent, "binary messages are not events"), id: nil, to: connection)
             return
         }
         let envelope: Envelope
         do {
             envelope = try Envelope.decode(Data(message.data.readableBytesView))
         } catch {
-            connection.send(EventEncoding.error(error.error, id: error.id))
+            reply(error: error.error, id: error.id, to: connection)
             return
         }
         guard let handler = handlers[envelope.type] else {
-            connection.send(EventEncoding.error(EventError(.unknownEvent, "unknown event type \"\(envelope.type)\""), id: envelope.id))
+            reply(error: EventError(.unknownEvent, "unknown event type \"\(envelope.type)\""), id: envelope.id, to: connection)
             return
         }
         let context = EventContext(connection: connection, hub: hub, id: envelope.id, logger: logger)
@@ -72,10 +75,15 @@ public struct EventRouter: Sendable {
                 break
             }
         } catch let error as EventError {
-            connection.send(EventEncoding.error(error, id: envelope.id))
+            reply(error: error, id: envelope.id, to: connection)
         } catch {
             logger.error("event handler failed", metadata: ["type": "\(envelope.type)", "error": "\(error)"])
-            connection.send(EventEncoding.error(EventError(.internal, "internal error"), id: envelope.id))
+            reply(error: EventError(.internal, "internal error"), id: envelope.id, to: connection)
         }
+    }
+
+    private func reply(error: EventError, id: EventID?, to connection: Connection) {
+        Counter(label: "switchboard_event_errors_total", dimensions: [("code", error.code.rawValue)]).increment()
+        connection.send(EventEncoding.error(error, id: id))
     }
 }

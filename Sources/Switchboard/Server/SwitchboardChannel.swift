@@ -112,7 +112,12 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
                         try channel.pipeline.syncOperations.addHandler(
                             HTTPConnectionStateHandler(idleTimeout: configuration.http1.idleTimeout.map { .init($0) }, logger: logger)
                         )
-                        let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(wrappingChannelSynchronously: channel)
+                        // Half-closure on: Hummingbird finishes the writer to close a
+                        // `Connection: close` exchange.
+                        let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
                         if case .refused(let status, let message) = decision.withLockedValue({ $0 }) {
                             return UpgradeResult.refused(asyncChannel, status, message)
                         }

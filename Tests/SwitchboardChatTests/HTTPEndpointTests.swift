@@ -1,0 +1,176 @@
+import Foundation
+import SwitchboardChat
+import SwitchboardTestSupport
+import Testing
+
+@Suite("HTTP endpoints")
+struct HTTPEndpointTests {
+    @Test("POST /login answers ticket, expires_in and user; 401 for an invalid name; 400 for a malformed body")
+    func login() async throws {
+        try await ChatTestServer.run { server in
+            let ok = try await server.http("POST", "/login", body: #"{"username":"alice","password":"x"}"#)
+            #expect(ok.status == 200)
+            let body = try #require(try JSONSerialization.jsonObject(with: Data(ok.body.utf8)) as? [String: Any])
+            #expect(body["user"] as? String == "alice")
+            #expect(body["expires_in"] as? Int == 30)
+            let ticket = try #require(body["ticket"] as? String)
+            #expect(ticket.count >= 32)  // 128 bits, hex
+
+            let noPassword = try await server.http("POST", "/login", body: #"{"username":"bob"}"#)
+            #expect(noPassword.status == 200)
+            let invalid = try await server.http("POST", "/login", body: #"{"username":"no spaces allowed"}"#)
+            #expect(invalid.status == 401)
+            #expect(invalid.body.contains("error"))
+            let tooLong = try await server.http("POST", "/login", body: #"{"username":"\#(String(repeating: "a", count: 33))"}"#)
+            #expect(tooLong.status == 401)
+            let malformed = try await server.http("POST", "/login", body: "{not json")
+            #expect(malformed.status == 400)
+            let wrongType = try await server.http("POST", "/login", body: #"{"username":5}"#)
+            #expect(wrongType.status == 400)
+        }
+    }
+
+    @Test("tickets are distinct across many logins")
+    func ticketsAreUnique() async throws {
+        let store = TicketStore()
+        let tickets = Set((0..<10_000).map { _ in store.issue(for: "u") })
+        #expect(tickets.count == 10_000)
+    }
+
+    @Test("/healthz is 200 while serving; / serves the page; /metrics is Prometheus text")
+    func healthPageMetrics() async throws {
+        try await ChatTestServer.run { server in
+            #expect(try await server.http("GET", "/healthz").status == 200)
+            let page = try await server.http("GET", "/")
+            #expect(page.status == 200)
+            #expect(page.body.contains("<html") || page.body.contains("<!doctype") || page.body.contains("<!DOCTYPE"))
+            let client = try await server.connect("metrics-user")
+            try await client.request("join_room", ["room": "m"])
+            try await client.request("send_message", ["room": "m", "message": "hi"])
+            let metrics = try await server.http("GET", "/metrics")
+            #expect(metrics.status == 200)
+            #expect(metrics.body.contains("switchboard_connections"))
+            #expect(metrics.body.contains("switchboard_messages_out_total"))
+            #expect(metrics.body.contains("switchboard_events_in_total"))
+            await client.close()
+        }
+    }
+}
+
+@Suite("WebSocket upgrade: tickets and origins")
+struct UpgradeTests {
+    @Test("missing, unknown, reused and expired tickets get 401")
+    func tickets() async throws {
+        try await ChatTestServer.run({ $0.ticketLifetime = .milliseconds(300) }) { server in
+            await #expect(throws: TestWebSocketClient.Refused.self) { _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws") }
+            do {
+                _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=deadbeef")
+                Issue.record("unknown ticket accepted")
+            } catch let refused as TestWebSocketClient.Refused {
+                #expect(refused.status == 401)
+            }
+            let ticket = try await server.ticket(for: "once")
+            let first = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=\(ticket)")
+            do {
+                _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=\(ticket)")
+                Issue.record("reused ticket accepted")
+            } catch let refused as TestWebSocketClient.Refused {
+                #expect(refused.status == 401)
+            }
+            let stale = try await server.ticket(for: "late")
+            try await Task.sleep(for: .milliseconds(500))
+            do {
+                _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=\(stale)")
+                Issue.record("expired ticket accepted")
+            } catch let refused as TestWebSocketClient.Refused {
+                #expect(refused.status == 401)
+            }
+            await first.close()
+        }
+    }
+
+    @Test("one ticket used by 20 concurrent upgrades succeeds exactly once")
+    func concurrentTicketUse() async throws {
+        try await ChatTestServer.run { server in
+            let ticket = try await server.ticket(for: "race")
+            let results = await withTaskGroup(of: Int.self) { group -> [Int] in
+                for _ in 0..<20 {
+                    group.addTask {
+                        do {
+                            let client = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=\(ticket)")
+                            await client.close()
+                            return 101
+                        } catch let refused as TestWebSocketClient.Refused {
+                            return refused.status
+                        } catch {
+                            return -1
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.filter { $0 == 101 }.count == 1)
+            #expect(results.filter { $0 == 401 }.count == 19)
+        }
+    }
+
+    @Test("a foreign Origin gets 403; the server's own origin and no Origin are allowed")
+    func defaultOrigins() async throws {
+        try await ChatTestServer.run { server in
+            let foreign = try await server.ticket(for: "o1")
+            do {
+                _ = try await TestWebSocketClient.connect(
+                    port: server.port, path: "/ws?ticket=\(foreign)", headers: [("Origin", "http://evil.example")]
+                )
+                Issue.record("foreign origin accepted")
+            } catch let refused as TestWebSocketClient.Refused {
+                #expect(refused.status == 403)
+            }
+            let own = try await server.connect("o2", headers: [("Origin", "http://127.0.0.1:\(server.port)")])
+            let none = try await server.connect("o3")
+            await own.close()
+            await none.close()
+        }
+    }
+
+    @Test("configured allowed origins replace the default")
+    func configuredOrigins() async throws {
+        try await ChatTestServer.run({ $0.allowedOrigins = ["https://chat.example.com"] }) { server in
+            let allowed = try await server.connect("p1", headers: [("Origin", "https://chat.example.com")])
+            await allowed.close()
+            let ticket = try await server.ticket(for: "p2")
+            do {
+                _ = try await TestWebSocketClient.connect(
+                    port: server.port, path: "/ws?ticket=\(ticket)", headers: [("Origin", "http://127.0.0.1:\(server.port)")]
+                )
+                Issue.record("origin outside the configured list accepted")
+            } catch let refused as TestWebSocketClient.Refused {
+                #expect(refused.status == 403)
+            }
+        }
+    }
+
+    @Test("the echo endpoint is off by default")
+    func echoOffByDefault() async throws {
+        try await ChatTestServer.run { server in
+            do {
+                _ = try await TestWebSocketClient.connect(port: server.port, path: "/echo")
+                Issue.record("echo endpoint reachable by default")
+            } catch let refused as TestWebSocketClient.Refused {
+                #expect(refused.status == 404)
+            }
+        }
+    }
+
+    @Test("the echo endpoint, when enabled, echoes text and binary through the same stack")
+    func echoEnabled() async throws {
+        try await ChatTestServer.run({ $0.echoPath = "/echo" }) { server in
+            let client = try await TestWebSocketClient.connect(port: server.port, path: "/echo")
+            try await client.send(text: "héllo")
+            #expect(try await client.next() == .text("héllo"))
+            try await client.send(binary: [0, 255, 7])
+            #expect(try await client.next() == .binary([0, 255, 7]))
+            await client.close()
+        }
+    }
+}

@@ -113,11 +113,14 @@ struct ChatEvents: Sendable {
             )
             context.hub.completeJoin(context.connection, room: room, reply: try context.ackFrame(ack))
         } catch {
+            // The join did not happen as far as the client knows: undo it (a join that was a
+            // repeat leaves the existing membership alone).
             context.logger.error("join failed", metadata: ["room": "\(room)", "error": "\(error)"])
             context.hub.completeJoin(
                 context.connection, room: room,
                 reply: EventEncoding.error(EventError(.internal, "could not load history"), id: context.id)
             )
+            if !snapshot.wasMember { context.hub.leave(context.connection, room: room) }
         }
     }
 

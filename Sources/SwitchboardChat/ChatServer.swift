@@ -47,6 +47,7 @@ public struct ChatServer: Sendable {
 
         var serverConfiguration = SwitchboardServerConfiguration()
         serverConfiguration.connection = configuration.connection
+        serverConfiguration.echoEnabled = configuration.echoPath != nil
         let upgrade = makeUpgradeDecider()
         var server: HTTPServerBuilder = .switchboard(hub: hub, router: events, configuration: serverConfiguration, shouldUpgrade: upgrade)
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {

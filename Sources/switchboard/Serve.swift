@@ -25,6 +25,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM private key for --tls-cert. Env: SWITCHBOARD_TLS_KEY.") var tlsKey: String?
     @Option(help: "Seconds between pings. Env: SWITCHBOARD_PING_INTERVAL.") var pingInterval: Double?
     @Option(help: "Seconds of silence before a peer is dropped (default 2 × ping interval). Env: SWITCHBOARD_PING_TIMEOUT.") var pingTimeout: Double?
+    @Option(help: "Seconds to wait for the peer's close frame after the server's (also how long a dropped slow consumer gets to read its backlog and the 4008). Env: SWITCHBOARD_CLOSE_TIMEOUT.") var closeTimeout: Double?
     @Option(help: "Largest inbound message in bytes. Env: SWITCHBOARD_MAX_MESSAGE_BYTES.") var maxMessageBytes: Int?
     @Option(help: "Outbound queue limit in messages. Env: SWITCHBOARD_MAX_QUEUED_MESSAGES.") var maxQueuedMessages: Int?
     @Option(help: "Outbound queue limit in bytes. Env: SWITCHBOARD_MAX_QUEUED_BYTES.") var maxQueuedBytes: Int?
@@ -79,6 +80,9 @@ struct Serve: AsyncParsableCommand {
         }
         if let timeout = try number(pingTimeout, "PING_TIMEOUT") {
             configuration.connection.pingTimeout = .milliseconds(Int64(timeout * 1000))
+        }
+        if let timeout = try number(closeTimeout, "CLOSE_TIMEOUT") {
+            configuration.connection.closeTimeout = .milliseconds(Int64(timeout * 1000))
         }
         if let bytes = try number(maxMessageBytes, "MAX_MESSAGE_BYTES") { configuration.connection.maxInboundMessageSize = bytes }
         if let count = try number(maxQueuedMessages, "MAX_QUEUED_MESSAGES") { configuration.connection.maxQueuedMessages = count }

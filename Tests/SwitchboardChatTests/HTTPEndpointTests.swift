@@ -1,3 +1,6 @@
+import NIOCore
+import ServiceLifecycle
+import Switchboard
 import Foundation
 import SwitchboardChat
 import SwitchboardTestSupport
@@ -171,6 +174,40 @@ struct UpgradeTests {
             try await client.send(binary: [0, 255, 7])
             #expect(try await client.next() == .binary([0, 255, 7]))
             await client.close()
+        }
+    }
+}
+
+@Suite("Graceful shutdown")
+struct GracefulShutdownTests {
+    @Test("shutdown: /healthz turns 503, new upgrades are refused, every client gets 1001 after its queued messages")
+    func drain() async throws {
+        try await ChatTestServer.run({ $0.drainTimeout = .seconds(3); $0.connection.closeTimeout = .seconds(3) }) { server in
+            let polite = try await server.connect("polite")
+            try await polite.request("join_room", ["room": "d"])
+            // A peer that will not answer the close handshake keeps the drain going.
+            let stubborn = try await server.connect("stubborn", autoPong: false)
+            try await stubborn.request("join_room", ["room": "d"])
+            for n in 1...20 { try await polite.request("send_message", ["room": "d", "message": "m\(n)"]) }
+            try await stubborn.socket.freeze()
+            let draining = Task { await server.group.triggerGracefulShutdown() }
+            for n in 1...20 {
+                try #require(payload(try await polite.next("new_message"))["seq"] as? Int == n)
+            }
+            #expect(try await polite.socket.nextClose() == 1001)
+            try await eventually("draining") { server.server.state.isDraining }
+            #expect(try await server.http("GET", "/healthz").status == 503)
+            let ticket = try await server.ticket(for: "late")
+            do {
+                _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=\(ticket)")
+                Issue.record("upgrade accepted while draining")
+            } catch let refused as TestWebSocketClient.Refused {
+                #expect(refused.status == 503)
+            }
+            await draining.value
+            // The stubborn peer never answers: it is dropped at the drain deadline.
+            try await eventually("the drain deadline", timeout: .seconds(8)) { server.server.hub.openTransportCount == 0 }
+            try await stubborn.socket.waitForDisconnect()
         }
     }
 }

@@ -167,8 +167,8 @@ struct ConnectionLifecycleIntegrationTests {
         var configuration = SwitchboardServerConfiguration()
         configuration.connection.closeTimeout = .milliseconds(200)
         try await LibraryTestServer.run(configuration: configuration) { server in
-            // A peer that closes, then drops TCP; one that breaks the protocol, then closes;
-            // one that is closed by the server and drops before answering.
+            // A peer that closes, then drops TCP; one that breaks the protocol, then closes too;
+            // one the server closes and that never answers (close timeout, then its drop).
             let a = try await server.connect("a")
             let b = try await server.connect("b")
             let c = try await server.connect("c")
@@ -177,15 +177,14 @@ struct ConnectionLifecycleIntegrationTests {
             await a.abort()
             try await b.sendFrame(opcode: 0x1, payload: Array("x".utf8), masked: false)
             try await b.sendClose(code: 1000)
-            let connections = server.closeCodes.keys
-            _ = connections
-            server.hub.broadcast(room: "none", frame: numberedFrame(0))
-            try await c.sendRaw([0x88, 0x80, 1, 2, 3, 4]) // masked close, empty payload
-            await c.abort()
+            try await c.send(text: #"{"type":"close_me"}"#)
+            try await c.freeze()
             try await eventually("all removed") { server.hub.openTransportCount == 0 }
             let codes = server.closeCodes
             #expect(codes.count == 3)
             #expect(codes.values.allSatisfy { $0.count == 1 })
+            #expect(codes.values.flatMap { $0 }.sorted { $0.rawValue < $1.rawValue } == [.normal, .normal, .protocolError])
+            await c.abort()
         }
     }
 }

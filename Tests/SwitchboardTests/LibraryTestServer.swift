@@ -35,6 +35,8 @@ struct LibraryTestServer {
             disconnects.withLockedValue { $0[connection.id, default: []].append(code) }
         })
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        var configuration = configuration
+        configuration.echoEnabled = true
         let app = Application(
             router: Router(),
             server: .switchboard(hub: hub, router: router, configuration: configuration) { request, _ in
@@ -71,6 +73,10 @@ struct LibraryTestServer {
         router.on("join", as: RoomPayload.self, replying: { payload, context in
             guard let snapshot = context.hub.join(context.connection, room: payload.room, knownSeq: 0) else { return .replied }
             context.hub.completeJoin(context.connection, room: payload.room, reply: try context.ackFrame(["seq": snapshot.lastSeq]))
+            return .replied
+        })
+        router.on("close_me", as: EchoPayload.self, replying: { _, context in
+            context.connection.close(.normal, reason: "as asked")
             return .replied
         })
         router.on("fail", as: EchoPayload.self) { _, _ -> EchoPayload in

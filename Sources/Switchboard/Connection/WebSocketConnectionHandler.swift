@@ -113,12 +113,25 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     private func heartbeatTick() {
         guard let context else { return }
-        if NIODeadline.now() - lastInbound >= configuration.effectivePingTimeout {
-            logger.debug("ping timeout", metadata: connection.logMetadata)
-            perform(state.pingTimedOut())
-        } else if state.acceptsOutbound {
+        guard !checkPingTimeout() else { return }
+        if state.acceptsOutbound {
             writeControl(.frame(opcode: .ping, payload: ByteBuffer(), allocator: context.channel.allocator))
         }
+        // The timeout falls between two ticks: check again exactly when it is due, so a
+        // silent peer goes at the timeout, not up to a ping interval later.
+        let remaining = configuration.effectivePingTimeout - (NIODeadline.now() - lastInbound)
+        if remaining < configuration.pingInterval {
+            let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: remaining) { _ = this.value.checkPingTimeout() }
+        }
+    }
+
+    /// Drops the peer if it has been silent for the ping timeout; returns whether it did.
+    private func checkPingTimeout() -> Bool {
+        guard NIODeadline.now() - lastInbound >= configuration.effectivePingTimeout else { return false }
+        logger.debug("ping timeout", metadata: connection.logMetadata)
+        perform(state.pingTimedOut())
+        return true
     }
 
     // MARK: write side (called on the event loop by the outbox)

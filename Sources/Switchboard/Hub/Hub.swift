@@ -209,14 +209,23 @@ public final class Hub: Sendable {
         }
         logger.info("hub shutting down", metadata: ["connections": "\(connections.count)"])
         for connection in connections { connection.close(code, reason: reason) }
-        let deadline = ContinuousClock.now + drainTimeout
-        while openTransportCount > 0, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        await waitForTransports(until: ContinuousClock.now + drainTimeout)
         let stragglers = state.withLockedValue { Array($0.open.values) }
+        if !stragglers.isEmpty {
+            logger.info("dropping connections that did not drain", metadata: ["connections": "\(stragglers.count)"])
+        }
         for connection in stragglers {
             let handler = connection.handler
             connection.eventLoop.execute { handler.onLoop.closeTransport() }
+        }
+        // Closing is immediate on the event loops; wait for it so shutdown returns with
+        // every transport gone.
+        await waitForTransports(until: ContinuousClock.now + .seconds(1))
+    }
+
+    private func waitForTransports(until deadline: ContinuousClock.Instant) async {
+        while openTransportCount > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 }

@@ -63,7 +63,9 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
             let configuration = self.configuration
             let shouldUpgrade = self.shouldUpgrade
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                maxFrameSize: max(configuration.connection.maxInboundMessageSize, configuration.echoMaxMessageSize),
+                maxFrameSize: configuration.echoEnabled
+                    ? max(configuration.connection.maxInboundMessageSize, configuration.echoMaxMessageSize)
+                    : configuration.connection.maxInboundMessageSize,
                 enableAutomaticErrorHandling: false,
                 shouldUpgrade: { channel, head in
                     let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
@@ -153,7 +155,10 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
         try pipeline.addHandler(writer, position: .before(encoder))
 
         var connectionConfiguration = configuration.connection
-        if mode == .echo { connectionConfiguration.maxInboundMessageSize = configuration.echoMaxMessageSize }
+        if mode == .echo {
+            guard configuration.echoEnabled else { throw ChannelError.inappropriateOperationForState }
+            connectionConfiguration.maxInboundMessageSize = configuration.echoMaxMessageSize
+        }
         if let size = connectionConfiguration.socketSendBufferSize {
             try channel.syncOptions?.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(size))
         }

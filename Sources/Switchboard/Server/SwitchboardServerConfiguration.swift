@@ -5,6 +5,10 @@ public struct SwitchboardServerConfiguration: Sendable {
     public var connection = ConnectionConfiguration()
     /// Largest message the echo endpoint accepts (Autobahn's performance cases send 16 MiB).
     public var echoMaxMessageSize = 16 * 1024 * 1024
+    /// Whether the application may accept connections in `.echo` mode. The frame decoder is
+    /// built before the request is seen, so its frame limit must allow echo's larger
+    /// messages only when echo can happen; otherwise it rejects at the events limit.
+    public var echoEnabled = false
     public var http1 = HTTP1Channel.Configuration()
 
     public init() {}

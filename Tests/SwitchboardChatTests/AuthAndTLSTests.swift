@@ -1,0 +1,124 @@
+import Foundation
+import HummingbirdBcrypt
+import JWTKit
+import NIOSSL
+import SwitchboardChat
+import SwitchboardTestSupport
+import Testing
+
+@Suite("Authentication modes")
+struct AuthenticationTests {
+    @Test("users file: the right bcrypt password logs in; a wrong one or an unknown user gets 401")
+    func usersFile() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-users-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("users")
+        try "# test users\ncarol:\(Bcrypt.hash("correct horse", cost: 4))\n".write(to: file, atomically: true, encoding: .utf8)
+        try await ChatTestServer.run({ $0.auth = .usersFile(path: file.path) }) { server in
+            let ok = try await server.http("POST", "/login", body: #"{"username":"carol","password":"correct horse"}"#)
+            #expect(ok.status == 200)
+            let wrong = try await server.http("POST", "/login", body: #"{"username":"carol","password":"battery"}"#)
+            #expect(wrong.status == 401)
+            let unknown = try await server.http("POST", "/login", body: #"{"username":"dave","password":"correct horse"}"#)
+            #expect(unknown.status == 401)
+            let none = try await server.http("POST", "/login", body: #"{"username":"carol"}"#)
+            #expect(none.status == 401)
+        }
+    }
+
+    struct TestClaims: JWTPayload {
+        var sub: SubjectClaim
+        var exp: ExpirationClaim
+        var iss: IssuerClaim?
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    static func claims(_ user: String, expiresIn: TimeInterval = 60, issuer: String? = nil) -> TestClaims {
+        TestClaims(sub: .init(value: user), exp: .init(value: Date().addingTimeInterval(expiresIn)), iss: issuer.map { .init(value: $0) })
+    }
+
+    @Test("JWT HS256: a valid token logs in as its subject (bearer or password); bad signature, expiry or issuer get 401")
+    func jwtHS256() async throws {
+        let secret = "a-shared-secret-of-at-least-32-bytes!"
+        let signer = JWTKeyCollection()
+        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        let other = JWTKeyCollection()
+        await other.add(hmac: HMACKey(from: "another-secret-of-at-least-32-bytes!!"), digestAlgorithm: .sha256)
+        try await ChatTestServer.run({ $0.auth = .jwt(.init(hmacSecret: secret, issuer: "idp")) }) { server in
+            let token = try await signer.sign(Self.claims("erin", issuer: "idp"))
+            let bearer = try await server.http("POST", "/login", headers: [("Authorization", "Bearer \(token)")], body: "{}")
+            #expect(bearer.status == 200)
+            #expect(bearer.body.contains(#""user":"erin""#))
+            let asPassword = try await server.http("POST", "/login", body: #"{"username":"erin","password":"\#(token)"}"#)
+            #expect(asPassword.status == 200)
+            let otherName = try await server.http("POST", "/login", body: #"{"username":"frank","password":"\#(token)"}"#)
+            #expect(otherName.status == 401)
+            let forged = try await other.sign(Self.claims("erin", issuer: "idp"))
+            #expect(try await server.http("POST", "/login", headers: [("Authorization", "Bearer \(forged)")], body: "{}").status == 401)
+            let expired = try await signer.sign(Self.claims("erin", expiresIn: -60, issuer: "idp"))
+            #expect(try await server.http("POST", "/login", headers: [("Authorization", "Bearer \(expired)")], body: "{}").status == 401)
+            let wrongIssuer = try await signer.sign(Self.claims("erin", issuer: "elsewhere"))
+            #expect(try await server.http("POST", "/login", headers: [("Authorization", "Bearer \(wrongIssuer)")], body: "{}").status == 401)
+        }
+    }
+
+    @Test("JWT ES256: verified with the provider's public key")
+    func jwtES256() async throws {
+        let privateKey = ES256PrivateKey()
+        let signer = JWTKeyCollection()
+        await signer.add(ecdsa: privateKey)
+        let pem = privateKey.publicKey.pemRepresentation
+        try await ChatTestServer.run({ $0.auth = .jwt(.init(ecdsaPublicKeyPEM: pem)) }) { server in
+            let token = try await signer.sign(Self.claims("gina"))
+            let ok = try await server.http("POST", "/login", headers: [("Authorization", "Bearer \(token)")], body: "{}")
+            #expect(ok.status == 200)
+            let impostor = JWTKeyCollection()
+            await impostor.add(ecdsa: ES256PrivateKey())
+            let forged = try await impostor.sign(Self.claims("gina"))
+            #expect(try await server.http("POST", "/login", headers: [("Authorization", "Bearer \(forged)")], body: "{}").status == 401)
+        }
+    }
+}
+
+@Suite("TLS")
+struct TLSTests {
+    @Test("wss: login and a chat round trip over TLS with a certificate generated for the test")
+    func tls() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-tls-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let certificate = directory.appendingPathComponent("cert.pem").path
+        let key = directory.appendingPathComponent("key.pem").path
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        openssl.arguments = [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0)
+
+        var clientTLS = TLSConfiguration.makeClientConfiguration()
+        clientTLS.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(certificate))
+        clientTLS.certificateVerification = .noHostnameVerification
+        let context = try NIOSSLContext(configuration: clientTLS)
+
+        try await ChatTestServer.run({ $0.tlsCertificatePath = certificate; $0.tlsKeyPath = key }, tls: context) { server in
+            #expect(try await server.http("GET", "/healthz").status == 200)
+            let alice = try await server.connect("alice")
+            try await alice.request("join_room", ["room": "secure"])
+            let ack = try await alice.request("send_message", ["room": "secure", "message": "over TLS"])
+            #expect(ack["type"] as? String == "ack")
+            #expect(payload(try await alice.next("new_message"))["message"] as? String == "over TLS")
+            await alice.close()
+            // A plaintext client gets no WebSocket from a TLS server.
+            await #expect(throws: (any Error).self) {
+                _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=x", timeout: .seconds(2))
+            }
+        }
+    }
+}

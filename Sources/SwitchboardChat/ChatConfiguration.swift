@@ -42,6 +42,8 @@ public struct ChatConfiguration: Sendable {
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
     public var ticketLifetime: Duration = .seconds(30)
+    /// `POST /login` limits per remote address.
+    public var loginLimits = LoginRateLimiter.Limits()
     /// Latest messages sent with a plain join.
     public var historyLimit = 50
     /// Messages each room keeps for history and recovery.

@@ -60,7 +60,8 @@ public struct ChatServer: Sendable {
         return Application(
             router: HTTPRoutes(
                 authenticator: authenticator, tickets: tickets, state: state,
-                publicDirectory: configuration.publicDirectory, logger: logger
+                publicDirectory: configuration.publicDirectory,
+                loginLimiter: LoginRateLimiter(limits: configuration.loginLimits), logger: logger
             ).router(),
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),

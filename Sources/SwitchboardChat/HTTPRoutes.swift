@@ -11,6 +11,7 @@ struct HTTPRoutes: Sendable {
     let tickets: TicketStore
     let state: ChatState
     let publicDirectory: String
+    let loginLimiter: LoginRateLimiter
     let logger: Logger
 
     struct LoginRequest: Decodable {
@@ -24,8 +25,8 @@ struct HTTPRoutes: Sendable {
         var user: String
     }
 
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    func router() -> Router<ChatRequestContext> {
+        let router = Router(context: ChatRequestContext.self)
         router.add(middleware: FileMiddleware(publicDirectory, searchForIndexHtml: true, logger: logger))
         router.post("/login") { request, context -> Response in
             try await login(request, context: context)
@@ -45,7 +46,11 @@ struct HTTPRoutes: Sendable {
         return router
     }
 
-    private func login(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    private func login(_ request: Request, context: ChatRequestContext) async throws -> Response {
+        let address = context.remoteAddress?.ipAddress ?? "unknown"
+        guard loginLimiter.allowAttempt(from: address) else {
+            return Self.error(.tooManyRequests, "too many login attempts; try again later")
+        }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: 16 * 1024)
@@ -60,6 +65,7 @@ struct HTTPRoutes: Sendable {
             bearer = String(authorization.dropFirst("bearer ".count))
         }
         guard let user = await authenticator.authenticate(username: login.username, password: login.password, bearerToken: bearer) else {
+            loginLimiter.recordFailure(from: address)
             return Self.error(.unauthorized, "invalid username or password")
         }
         let ticket = tickets.issue(for: user)
@@ -81,5 +87,16 @@ struct HTTPRoutes: Sendable {
 
     static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Hummingbird's request context plus the peer's address (for per-address login limits).
+struct ChatRequestContext: RequestContext, RemoteAddressRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: SocketAddress?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 }

@@ -29,6 +29,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest inbound message in bytes. Env: SWITCHBOARD_MAX_MESSAGE_BYTES.") var maxMessageBytes: Int?
     @Option(help: "Outbound queue limit in messages. Env: SWITCHBOARD_MAX_QUEUED_MESSAGES.") var maxQueuedMessages: Int?
     @Option(help: "Outbound queue limit in bytes. Env: SWITCHBOARD_MAX_QUEUED_BYTES.") var maxQueuedBytes: Int?
+    @Option(help: "Sustained inbound events per second per connection before rate_limited errors (0 disables; then 4029 for a flood). Env: SWITCHBOARD_RATE_LIMIT.") var rateLimit: Double?
+    @Option(help: "Inbound events a connection may send at once. Env: SWITCHBOARD_RATE_BURST.") var rateBurst: Double?
     @Option(help: "Seconds a login ticket stays valid. Env: SWITCHBOARD_TICKET_TTL.") var ticketTtl: Double?
     @Option(help: "Messages kept per room for history and recovery. Env: SWITCHBOARD_ROOM_RETENTION.") var roomRetention: Int?
     @Option(help: "Seconds to drain connections on shutdown. Env: SWITCHBOARD_DRAIN_TIMEOUT.") var drainTimeout: Double?
@@ -87,6 +89,16 @@ struct Serve: AsyncParsableCommand {
         if let bytes = try number(maxMessageBytes, "MAX_MESSAGE_BYTES") { configuration.connection.maxInboundMessageSize = bytes }
         if let count = try number(maxQueuedMessages, "MAX_QUEUED_MESSAGES") { configuration.connection.maxQueuedMessages = count }
         if let bytes = try number(maxQueuedBytes, "MAX_QUEUED_BYTES") { configuration.connection.maxQueuedBytes = bytes }
+        if let rate = try number(rateLimit, "RATE_LIMIT") {
+            configuration.connection.rateLimit = rate <= 0 ? nil : {
+                var limits = configuration.connection.rateLimit ?? .init()
+                limits.eventsPerSecond = rate
+                return limits
+            }()
+        }
+        if let burst = try number(rateBurst, "RATE_BURST"), configuration.connection.rateLimit != nil {
+            configuration.connection.rateLimit?.burst = burst
+        }
         if let ttl = try number(ticketTtl, "TICKET_TTL") { configuration.ticketLifetime = seconds(ttl) }
         if let retention = try number(roomRetention, "ROOM_RETENTION") { configuration.roomRetention = retention }
         if let drain = try number(drainTimeout, "DRAIN_TIMEOUT") { configuration.drainTimeout = seconds(drain) }

@@ -20,6 +20,10 @@ public struct ConnectionConfiguration: Sendable {
     /// buffer sits in front of the outbound queue, so for a peer that stopped reading the
     /// server holds up to this plus `maxQueuedBytes` before dropping it.
     public var socketSendBufferSize: Int? = nil
+    /// Inbound event rate limit (`rate_limited`, then 4029); nil disables it.
+    public var rateLimit: InboundRateLimiter.Limits? = InboundRateLimiter.Limits()
+    /// How long a client may take to send its HTTP request head (slowloris protection).
+    public var handshakeTimeout: TimeAmount = .seconds(10)
     /// Inbound messages buffered for the event handlers before reading from the socket pauses.
     public var inboundBufferedMessages: Int = 64
 

@@ -20,6 +20,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var state = ConnectionStateMachine()
     private var assembler: InboundMessageAssembler
     private var queue: OutboundQueueAccounting
+    private var rateLimiter: InboundRateLimiter?
+    private var flooded = false
     private var context: ChannelHandlerContext?
     private var lastInbound = NIODeadline.now()
     private var heartbeat: RepeatedTask?
@@ -36,6 +38,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         self.configuration = configuration
         self.logger = logger
         self.assembler = InboundMessageAssembler(maxMessageSize: configuration.maxInboundMessageSize)
+        self.rateLimiter = configuration.rateLimit.map(InboundRateLimiter.init(limits:))
         self.queue = OutboundQueueAccounting(
             maxMessages: configuration.maxQueuedMessages,
             maxBytes: configuration.maxQueuedBytes
@@ -100,7 +103,16 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             break
         case .message(let kind, let bytes):
             guard state.acceptsInbound else { return }
-            context.fireChannelRead(wrapInboundOut(InboundMessage(kind: kind == .text ? .text : .binary, data: bytes)))
+            guard !flooded else { return }
+            var message = InboundMessage(kind: kind == .text ? .text : .binary, data: bytes)
+            message.verdict = rateLimiter?.admit(at: lastInbound) ?? .allow
+            if message.verdict == .flood {
+                // The event task closes with 4029 when it reaches this message, after the
+                // replies to everything before it; nothing after it is handled.
+                logger.info("flood", metadata: connection.logMetadata)
+                flooded = true
+            }
+            context.fireChannelRead(wrapInboundOut(message))
         case .ping(let payload):
             writeControl(.frame(opcode: .pong, payload: payload, allocator: context.channel.allocator))
         case .close(let code):

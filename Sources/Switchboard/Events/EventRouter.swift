@@ -51,6 +51,10 @@ public struct EventRouter: Sendable {
     /// Handles one inbound message from `connection`.
     public func handle(_ message: InboundMessage, from connection: Connection, hub: Hub, logger: Logger) async {
         eventsIn.increment()
+        if message.verdict == .flood {
+            connection.close(.flood, reason: "rate limit exceeded")
+            return
+        }
         guard message.kind == .text else {
             reply(error: EventError(.badEvent, "binary messages are not events"), id: nil, to: connection)
             return
@@ -60,6 +64,10 @@ public struct EventRouter: Sendable {
             envelope = try Envelope.decode(Data(message.data.readableBytesView))
         } catch {
             reply(error: error.error, id: error.id, to: connection)
+            return
+        }
+        if message.verdict == .refuse {
+            reply(error: EventError(.rateLimited, "too many events; slow down"), id: envelope.id, to: connection)
             return
         }
         guard let handler = handlers[envelope.type] else {

@@ -58,6 +58,11 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            // Slowloris: a client that does not finish its request head in time is dropped.
+            // Both upgrade paths below cancel this once the head has arrived.
+            let handshakeTimer = channel.eventLoop.scheduleTask(in: configuration.connection.handshakeTimeout) {
+                channel.close(promise: nil)
+            }
             let decision = NIOLockedValueBox(Decision.undecided)
             let hub = self.hub
             let configuration = self.configuration
@@ -68,6 +73,7 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
                     : configuration.connection.maxInboundMessageSize,
                 enableAutomaticErrorHandling: false,
                 shouldUpgrade: { channel, head in
+                    handshakeTimer.cancel()
                     let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
                     promise.completeWithTask {
                         let request: HTTPRequest
@@ -108,7 +114,8 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
             let upgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration(
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
-                    channel.eventLoop.makeCompletedFuture {
+                    handshakeTimer.cancel()
+                    return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try channel.pipeline.syncOperations.addHandlers(configuration.http1.additionalChannelHandlers())
                         try channel.pipeline.syncOperations.addHandler(

@@ -1,4 +1,5 @@
 import HummingbirdCore
+import NIOCore
 
 /// How the HTTP + WebSocket child channel behaves.
 public struct SwitchboardServerConfiguration: Sendable {
@@ -9,7 +10,9 @@ public struct SwitchboardServerConfiguration: Sendable {
     /// built before the request is seen, so its frame limit must allow echo's larger
     /// messages only when echo can happen; otherwise it rejects at the events limit.
     public var echoEnabled = false
-    public var http1 = HTTP1Channel.Configuration()
+    /// Plain HTTP connections idle this long are closed, so idle keep-alive connections do
+    /// not pile up (Hummingbird's default is no timeout).
+    public var http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(60))
 
     public init() {}
 }

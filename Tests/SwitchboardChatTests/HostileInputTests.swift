@@ -1,0 +1,137 @@
+import Foundation
+import NIOCore
+import Switchboard
+import SwitchboardChat
+import SwitchboardTestSupport
+import Testing
+
+/// Bad input gets a clear error or close code, loses nothing that was acknowledged, and
+/// never takes the server down.
+@Suite("Hostile input")
+struct HostileInputTests {
+    static let nestedPayload: String = {
+        let open = String(repeating: "[", count: 20_000)
+        let close = String(repeating: "]", count: 20_000)
+        return "{\"type\":\"join_room\",\"id\":1,\"payload\":{\"room\":" + open + close + "}}"
+    }()
+
+    static let malformedCases: [(String, [String])] = [
+        (nestedPayload, ["bad_payload", "bad_json"]),
+        (String(repeating: "[", count: 30_000) + String(repeating: "]", count: 30_000), ["bad_json", "bad_event"]),
+        (#"{"type":"join_room","id":2,"payload":{"room":"r","since":1e400}}"#, ["bad_payload", "bad_json"]),
+        (#"{"type":"join_room","id":3,"payload":{"room":"r","since":123456789012345678901234567890}}"#, ["bad_payload", "bad_json"]),
+        (#"{"type":"join_room","id":123456789012345678901234567890,"payload":{"room":"r"}}"#, ["bad_event", "bad_json"]),
+        (#"{"type":["join_room"],"id":4}"#, ["bad_event"]),
+        (#"{"type":"send_message","id":5,"payload":{"room":"r","message":{"text":"hi"}}}"#, ["bad_payload"]),
+        (#"{"type":"send_message","id":6,"payload":{"room":null,"message":"hi"}}"#, ["bad_payload"]),
+        ("\u{FEFF}{}", ["bad_json", "bad_event"]),
+        ("null", ["bad_event", "bad_json"]),
+    ]
+
+    @Test("deeply nested JSON, huge numbers and wrong types get errors; the connection stays open", arguments: malformedCases)
+    func malformed(message: String, codes: [String]) async throws {
+        try await ChatTestServer.run { server in
+            let client = try await server.connect("hostile")
+            try await client.send(raw: message)
+            let error = try await client.socket.nextEvent(ofType: "error")
+            #expect(codes.contains(payload(error)["code"] as? String ?? "-"), "got \(error)")
+            #expect(try await client.request("join_room", ["room": "ok"])["type"] as? String == "ack")
+        }
+    }
+
+    @Test("a flood gets rate_limited errors, then 4029; acknowledged messages are kept; others are unaffected")
+    func flood() async throws {
+        try await ChatTestServer.run({
+            $0.connection.rateLimit = .init(eventsPerSecond: 5, burst: 10, refusalBurst: 20, refusalsPerSecond: 1)
+        }) { server in
+            let bystander = try await server.connect("bystander")
+            try await bystander.request("join_room", ["room": "f"])
+            let flooder = try await server.connect("flooder")
+            try await flooder.request("join_room", ["room": "f"])
+            // The server closes the flooder part-way, so later sends may fail: that is expected.
+            for n in 0..<200 {
+                try? await flooder.send(raw: #"{"type":"send_message","id":\#(n),"payload":{"room":"f","message":"spam \#(n)"}}"#)
+            }
+            var acked: [Int] = []
+            var limited = 0
+            while true {
+                let event = try await flooder.socket.next()
+                guard case .text(let text) = event else {
+                    #expect(event == .close(code: 4029, reason: "rate limit exceeded"))
+                    break
+                }
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+                if object["type"] as? String == "ack" { acked.append(payload(object)["seq"] as? Int ?? -1) }
+                if errorCode(object) == "rate_limited" { limited += 1 }
+            }
+            #expect(limited > 0)
+            #expect(!acked.isEmpty && acked.count < 200)
+            // Every acknowledged message reached the bystander, in order.
+            for seq in acked.sorted() {
+                #expect(payload(try await bystander.next("new_message"))["seq"] as? Int == seq)
+            }
+            #expect(try await bystander.request("send_message", ["room": "f", "message": "still here"])["type"] as? String == "ack")
+        }
+    }
+
+    @Test("failed logins from one address are limited with 429")
+    func loginLimit() async throws {
+        try await ChatTestServer.run({ $0.loginLimits.failureBurst = 5; $0.loginLimits.failuresPerSecond = 0.01 }) { (server: ChatTestServer) async throws in
+            for _ in 0..<5 {
+                #expect(try await server.http("POST", "/login", body: #"{"username":"bad name"}"#).status == 401)
+            }
+            #expect(try await server.http("POST", "/login", body: #"{"username":"bad name"}"#).status == 429)
+            #expect(try await server.http("POST", "/login", body: #"{"username":"good"}"#).status == 429)
+        }
+    }
+
+    @Test("a slowloris dribbling its upgrade request is cut off at the handshake timeout")
+    func slowloris() async throws {
+        try await ChatTestServer.run({ $0.connection.handshakeTimeout = .milliseconds(500) }) { server in
+            let loris = try await RawTCPClient.connect(port: server.port)
+            for line in ["GET /ws?ticket=x HTTP/1.1\r\n", "Host: 127.0.0.1\r\n", "Upgrade: websocket\r\n", "X-Slow: 1\r\n"] {
+                if loris.isClosed { break }
+                try? await loris.send(line)
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            try await eventually("the slowloris to be dropped", timeout: .seconds(5)) { loris.isClosed }
+            #expect(try await server.http("GET", "/healthz").status == 200)
+        }
+    }
+
+    @Test("thousands of half-open handshakes do not stop the server serving others, and are closed")
+    func halfOpenHandshakes() async throws {
+        try await ChatTestServer.run({ $0.connection.handshakeTimeout = .seconds(2) }) { server in
+            var opened: [RawTCPClient] = []
+            for _ in 0..<2000 { opened.append(try await RawTCPClient.connect(port: server.port)) }
+            let idle = opened
+            let alice = try await server.connect("alice")
+            try await alice.request("join_room", ["room": "busy"])
+            #expect(try await alice.request("send_message", ["room": "busy", "message": "hi"])["type"] as? String == "ack")
+            try await eventually("the half-open connections to be closed", timeout: .seconds(15)) {
+                idle.allSatisfy(\.isClosed)
+            }
+            await alice.close()
+        }
+    }
+
+    @Test("abrupt disconnects mid-traffic lose nothing acknowledged for the others")
+    func abruptDisconnects() async throws {
+        try await ChatTestServer.run { server in
+            let reader = try await server.connect("reader")
+            try await reader.request("join_room", ["room": "a"])
+            let writer = try await server.connect("writer")
+            try await writer.request("join_room", ["room": "a"])
+            for round in 0..<20 {
+                let victim = try await server.connect("victim\(round)")
+                try await victim.request("join_room", ["room": "a"])
+                await victim.socket.abort()
+                try await writer.request("send_message", ["room": "a", "message": "m\(round)"])
+            }
+            for seq in 1...20 {
+                #expect(payload(try await reader.next("new_message"))["seq"] as? Int == seq)
+            }
+            try await eventually("the victims' removal") { server.server.hub.connectionCount == 2 }
+        }
+    }
+}

@@ -61,6 +61,7 @@ set +e
     -rss_limit_mb=4096 \
     -print_final_stats=1 \
     -artifact_prefix="$artifacts/" \
+    -dict="$root/Fuzz/envelope.dict" \
     ${FUZZ_JOBS:+-jobs=$FUZZ_JOBS -workers=$FUZZ_JOBS} \
     ${FUZZ_ARGS:-} \
     >"$log" 2>&1

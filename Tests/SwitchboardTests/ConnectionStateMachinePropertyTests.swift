@@ -12,7 +12,7 @@ import Testing
 private enum MachineEvent: Sendable, Equatable, CustomStringConvertible {
     case closeFrameReceived(CloseCode?)
     case closeRequested(CloseCode)
-    case frameDecodingFailed(CloseCode)
+    case protocolViolated(CloseCode)
     case outboundOverflowed
     case pingTimedOut
     case closeTimedOut
@@ -24,7 +24,7 @@ private enum MachineEvent: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .closeFrameReceived(let code): return machine.closeFrameReceived(code)
         case .closeRequested(let code): return machine.closeRequested(code, reason: "property")
-        case .frameDecodingFailed(let code): return machine.frameDecodingFailed(code)
+        case .protocolViolated(let code): return machine.protocolViolated(code)
         case .outboundOverflowed: return machine.outboundOverflowed()
         case .pingTimedOut: return machine.pingTimedOut()
         case .closeTimedOut: return machine.closeTimedOut()
@@ -40,7 +40,7 @@ private enum MachineEvent: Sendable, Equatable, CustomStringConvertible {
     /// |------------------------------|-------------------|--------------------------|
     /// | closeFrameReceived(c)        | closed(c ?? 1005) | c as received, else 1005 |
     /// | closeRequested(c)            | closing(c)        | c                        |
-    /// | frameDecodingFailed(c)       | closed(c)         | c                        |
+    /// | protocolViolated(c)       | closed(c)         | c                        |
     /// | outboundOverflowed           | closed(4008)      | 4008                     |
     /// | pingTimedOut                 | closed(1006)      | 1006                     |
     /// | transportFailed              | closed(1006)      | 1006                     |
@@ -52,7 +52,7 @@ private enum MachineEvent: Sendable, Equatable, CustomStringConvertible {
     var decisiveCode: CloseCode? {
         switch self {
         case .closeFrameReceived(let code): return code ?? .noStatus
-        case .closeRequested(let code), .frameDecodingFailed(let code): return code
+        case .closeRequested(let code), .protocolViolated(let code): return code
         case .outboundOverflowed: return .slowConsumer
         case .pingTimedOut, .transportFailed, .transportClosed: return .abnormal
         case .closeTimedOut: return nil
@@ -63,7 +63,7 @@ private enum MachineEvent: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .closeFrameReceived(let code): return "closeFrameReceived(\(code.map(String.init(describing:)) ?? "nil"))"
         case .closeRequested(let code): return "closeRequested(\(code))"
-        case .frameDecodingFailed(let code): return "frameDecodingFailed(\(code))"
+        case .protocolViolated(let code): return "protocolViolated(\(code))"
         case .outboundOverflowed: return "outboundOverflowed"
         case .pingTimedOut: return "pingTimedOut"
         case .closeTimedOut: return "closeTimedOut"
@@ -88,7 +88,7 @@ private let eventGen = zip(Gen.int(in: 0...7), codeGen, Gen.bool(0.25)).map { ge
     switch kind {
     case 0: return .closeFrameReceived(noCode ? nil : code)
     case 1: return .closeRequested(code)
-    case 2: return .frameDecodingFailed(code)
+    case 2: return .protocolViolated(code)
     case 3: return .outboundOverflowed
     case 4: return .pingTimedOut
     case 5: return .closeTimedOut

@@ -18,7 +18,7 @@ enum StateMachineTestEvent: CaseIterable, Sendable, CustomStringConvertible {
     case closeFrameReceivedNormal
     case closeFrameReceivedNoCode
     case closeRequestedGoingAway
-    case frameDecodingFailed
+    case protocolViolated
     case outboundOverflowed
     case pingTimedOut
     case closeTimedOut
@@ -30,7 +30,7 @@ enum StateMachineTestEvent: CaseIterable, Sendable, CustomStringConvertible {
         case .closeFrameReceivedNormal: return machine.closeFrameReceived(.normal)
         case .closeFrameReceivedNoCode: return machine.closeFrameReceived(nil)
         case .closeRequestedGoingAway: return machine.closeRequested(.goingAway, reason: "shutdown")
-        case .frameDecodingFailed: return machine.frameDecodingFailed(.messageTooBig)
+        case .protocolViolated: return machine.protocolViolated(.messageTooBig)
         case .outboundOverflowed: return machine.outboundOverflowed()
         case .pingTimedOut: return machine.pingTimedOut()
         case .closeTimedOut: return machine.closeTimedOut()
@@ -44,7 +44,7 @@ enum StateMachineTestEvent: CaseIterable, Sendable, CustomStringConvertible {
         case .closeFrameReceivedNormal: return "closeFrameReceived(1000)"
         case .closeFrameReceivedNoCode: return "closeFrameReceived(nil)"
         case .closeRequestedGoingAway: return "closeRequested(1001)"
-        case .frameDecodingFailed: return "frameDecodingFailed(1009)"
+        case .protocolViolated: return "protocolViolated(1009)"
         case .outboundOverflowed: return "outboundOverflowed"
         case .pingTimedOut: return "pingTimedOut"
         case .closeTimedOut: return "closeTimedOut"
@@ -68,7 +68,7 @@ private let routesToClosed: [(name: String, events: [StateMachineTestEvent], cod
     ("peer close", [.closeFrameReceivedNormal], .normal),
     ("peer close without code", [.closeFrameReceivedNoCode], .noStatus),
     ("handshake completed", [.closeRequestedGoingAway, .closeFrameReceivedNormal], .goingAway),
-    ("frame decoding failed", [.frameDecodingFailed], .messageTooBig),
+    ("frame decoding failed", [.protocolViolated], .messageTooBig),
     ("overflow", [.outboundOverflowed], .slowConsumer),
     ("ping timeout", [.pingTimedOut], .abnormal),
     ("close timeout", [.closeRequestedGoingAway, .closeTimedOut], .goingAway),
@@ -138,7 +138,7 @@ struct ConnectionStateMachineUnitTests {
 
     @Test func openFrameDecodingFailureSendsTheCodeAndClosesOnceWritten() {
         var machine = ConnectionStateMachine()
-        let action = machine.frameDecodingFailed(.messageTooBig)
+        let action = machine.protocolViolated(.messageTooBig)
         #expect(action == Action(sendClose: .messageTooBig, cleanup: .messageTooBig, closeTransport: .whenCloseFrameWritten))
         #expect(machine.state == .closed(.messageTooBig))
     }
@@ -206,7 +206,7 @@ struct ConnectionStateMachineUnitTests {
 
     @Test func closingFrameDecodingFailureClosesNowWithoutSecondCloseFrame() {
         var machine = closingMachine(.flood)
-        let action = machine.frameDecodingFailed(.protocolError)
+        let action = machine.protocolViolated(.protocolError)
         #expect(action == Action(closeTransport: .now))
         #expect(machine.state == .closed(.flood))
     }
@@ -332,8 +332,8 @@ struct ConnectionStateMachineUnitTests {
                     action = machine.closeRequested(code)
                     log.append("closeRequested(\(code))")
                 case 2:
-                    action = machine.frameDecodingFailed(code)
-                    log.append("frameDecodingFailed(\(code))")
+                    action = machine.protocolViolated(code)
+                    log.append("protocolViolated(\(code))")
                 case 3:
                     action = machine.outboundOverflowed()
                     log.append("outboundOverflowed")

@@ -38,6 +38,11 @@ public final class Connection: Sendable, Hashable, CustomStringConvertible {
         outbox.enqueue(.close(handler, code, reason))
     }
 
+    /// Fails the connection for a protocol violation, after what is already queued.
+    func fail(_ code: CloseCode, reason: String) {
+        outbox.enqueue(.fail(handler, code, reason))
+    }
+
     public var description: String { "\(id)(\(user))" }
 
     var logMetadata: Logger.Metadata {

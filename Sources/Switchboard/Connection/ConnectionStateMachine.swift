@@ -81,13 +81,15 @@ public struct ConnectionStateMachine: Sendable {
         }
     }
 
-    /// The frame decoder refused the peer's bytes (oversized or malformed frame). It reads
-    /// nothing more, so the peer's close frame could not be seen: close once ours is written.
-    public mutating func frameDecodingFailed(_ code: CloseCode) -> Action {
+    /// The peer broke the protocol (1002), sent invalid UTF-8 (1007) or too big a message
+    /// (1009). RFC 6455 §7.1.7 says to fail the connection: send our close frame and close the
+    /// transport once it is written, without waiting for the peer, whose reading side is no
+    /// longer trusted (and the frame decoder may not parse anything more).
+    public mutating func protocolViolated(_ code: CloseCode, reason: String = "") -> Action {
         switch state {
         case .open:
             state = .closed(code)
-            return Action(sendClose: code, cleanup: takeCleanup(code), closeTransport: .whenCloseFrameWritten)
+            return Action(sendClose: code, closeReason: reason, cleanup: takeCleanup(code), closeTransport: .whenCloseFrameWritten)
         case .closing(let ours):
             state = .closed(ours)
             return Action(cleanup: takeCleanup(ours), closeTransport: .now)

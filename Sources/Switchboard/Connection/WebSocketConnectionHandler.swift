@@ -22,6 +22,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var queue: OutboundQueueAccounting
     private var rateLimiter: InboundRateLimiter?
     private var flooded = false
+    private var violated = false
     private var context: ChannelHandlerContext?
     private var lastInbound = NIODeadline.now()
     private var heartbeat: RepeatedTask?
@@ -72,11 +73,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let error = error as? NIOWebSocketError {
-            // The frame decoder refused the bytes; it reads nothing more, so do not wait
-            // for the peer's close frame.
+            // The frame decoder refused the bytes (and reads nothing more).
             let code: CloseCode = error == .invalidFrameLength ? .messageTooBig : .protocolError
-            logger.debug("bad frame", metadata: connection.logMetadata.merging(["error": "\(error)"]) { $1 })
-            perform(state.frameDecodingFailed(code))
+            violation(context: context, code, "\(error)")
         } else {
             logger.debug("transport failed", metadata: connection.logMetadata.merging(["error": "\(error)"]) { $1 })
             perform(state.transportFailed())
@@ -97,7 +96,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         lastInbound = .now()
-        guard !state.isClosed else { return }
+        // After a violation nothing more is read; while closing, only the peer's close
+        // frame matters (RFC 6455 §5.5.1: no more data or pongs after our close frame).
+        guard !violated, state.acceptsInbound || frame.opcode == .connectionClose, !state.isClosed else { return }
         switch assembler.receive(frame) {
         case .none, .pong:
             break
@@ -118,9 +119,25 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         case .close(let code):
             perform(state.closeFrameReceived(code))
         case .violation(let code, let reason):
-            logger.debug("protocol violation", metadata: connection.logMetadata.merging(["reason": "\(reason)"]) { $1 })
-            perform(state.closeRequested(code, reason: reason))
+            violation(context: context, code, reason)
         }
+    }
+
+    /// Stops reading and hands the violation to the event task, behind the messages already
+    /// on their way, so their replies go out before the close. A backstop timer fails the
+    /// connection directly if the task does not get there in time.
+    private func violation(context: ChannelHandlerContext, _ code: CloseCode, _ reason: String) {
+        guard !violated, state.acceptsInbound else { return }
+        violated = true
+        logger.debug("protocol violation", metadata: connection.logMetadata.merging(["reason": "\(reason)", "code": "\(code)"]) { $1 })
+        context.fireChannelRead(wrapInboundOut(InboundMessage(kind: .violation(code, reason), data: ByteBuffer())))
+        scheduleCloseTimer(context) { $0.fail(code, reason: reason) }
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): close frame, then the transport.
+    func fail(_ code: CloseCode, reason: String) {
+        flushIfNeeded()
+        perform(state.protocolViolated(code, reason: reason))
     }
 
     private func heartbeatTick() {

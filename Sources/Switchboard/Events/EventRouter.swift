@@ -55,6 +55,10 @@ public struct EventRouter: Sendable {
             connection.close(.flood, reason: "rate limit exceeded")
             return
         }
+        if case .violation(let code, let reason) = message.kind {
+            connection.fail(code, reason: reason)
+            return
+        }
         guard message.kind == .text else {
             reply(error: EventError(.badEvent, "binary messages are not events"), id: nil, to: connection)
             return

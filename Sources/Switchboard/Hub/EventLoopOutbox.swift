@@ -15,6 +15,7 @@ final class EventLoopOutbox: @unchecked Sendable {
         case hold(LoopBoundHandler, room: String)
         case release(LoopBoundHandler, room: String, reply: OutboundFrame?)
         case close(LoopBoundHandler, CloseCode, String)
+        case fail(LoopBoundHandler, CloseCode, String)
     }
 
     let eventLoop: any EventLoop
@@ -61,6 +62,8 @@ final class EventLoopOutbox: @unchecked Sendable {
                 if h.release(room: room, reply: reply) { touched.append(h) }
             case .close(let handler, let code, let reason):
                 handler.onLoop.requestClose(code, reason: reason)
+            case .fail(let handler, let code, let reason):
+                handler.onLoop.fail(code, reason: reason)
             }
         }
         draining.removeAll(keepingCapacity: draining.count < 4096)

@@ -165,6 +165,8 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
         if mode == .echo {
             guard configuration.echoEnabled else { throw ChannelError.inappropriateOperationForState }
             connectionConfiguration.maxInboundMessageSize = configuration.echoMaxMessageSize
+            // Conformance suites send thousands of messages back to back.
+            connectionConfiguration.rateLimit = nil
         }
         if let size = connectionConfiguration.socketSendBufferSize {
             try channel.syncOptions?.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(size))
@@ -220,8 +222,14 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
                     case .events:
                         await router.handle(message, from: connection, hub: hub, logger: logger)
                     case .echo:
-                        let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
-                        connection.send(.frame(opcode: opcode, payload: message.data, allocator: channel.channel.allocator))
+                        switch message.kind {
+                        case .text:
+                            connection.send(.frame(opcode: .text, payload: message.data, allocator: channel.channel.allocator))
+                        case .binary:
+                            connection.send(.frame(opcode: .binary, payload: message.data, allocator: channel.channel.allocator))
+                        case .violation(let code, let reason):
+                            connection.fail(code, reason: reason)
+                        }
                     }
                 }
             }

@@ -165,8 +165,11 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
         if mode == .echo {
             guard configuration.echoEnabled else { throw ChannelError.inappropriateOperationForState }
             connectionConfiguration.maxInboundMessageSize = configuration.echoMaxMessageSize
-            // Conformance suites send thousands of messages back to back.
+            // Conformance suites send thousands of messages back to back, and messages as
+            // large as the echo limit, which must fit the outbound queue to be echoed.
             connectionConfiguration.rateLimit = nil
+            connectionConfiguration.maxQueuedBytes = max(connectionConfiguration.maxQueuedBytes, 2 * configuration.echoMaxMessageSize)
+            connectionConfiguration.maxQueuedMessages = max(connectionConfiguration.maxQueuedMessages, 100_000)
         }
         if let size = connectionConfiguration.socketSendBufferSize {
             try channel.syncOptions?.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(size))

@@ -24,7 +24,7 @@ private enum MachineEvent: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .closeFrameReceived(let code): return machine.closeFrameReceived(code)
         case .closeRequested(let code): return machine.closeRequested(code, reason: "property")
-        case .protocolViolated(let code): return machine.protocolViolated(code)
+        case .protocolViolated(let code): return machine.protocolViolated(code, reason: "property")
         case .outboundOverflowed: return machine.outboundOverflowed()
         case .pingTimedOut: return machine.pingTimedOut()
         case .closeTimedOut: return machine.closeTimedOut()
@@ -40,7 +40,7 @@ private enum MachineEvent: Sendable, Equatable, CustomStringConvertible {
     /// |------------------------------|-------------------|--------------------------|
     /// | closeFrameReceived(c)        | closed(c ?? 1005) | c as received, else 1005 |
     /// | closeRequested(c)            | closing(c)        | c                        |
-    /// | protocolViolated(c)       | closed(c)         | c                        |
+    /// | protocolViolated(c)          | closed(c)         | c                        |
     /// | outboundOverflowed           | closed(4008)      | 4008                     |
     /// | pingTimedOut                 | closed(1006)      | 1006                     |
     /// | transportFailed              | closed(1006)      | 1006                     |

@@ -26,6 +26,9 @@ public struct ConnectionConfiguration: Sendable {
     public var handshakeTimeout: TimeAmount = .seconds(10)
     /// Inbound messages buffered for the event handlers before reading from the socket pauses.
     public var inboundBufferedMessages: Int = 64
+    /// permessage-deflate (RFC 7692), offered to clients that ask for it; nil (the default)
+    /// never compresses. Costs memory per connection (zlib state) and CPU per message.
+    public var compression: PerMessageDeflate.Configuration? = nil
 
     public init() {}
 

@@ -31,14 +31,21 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// reply (with its history) always comes before the room's live messages.
     private var heldRooms: [String: [OutboundFrame]] = [:]
     private var inFlush = false
+    /// Set when permessage-deflate was negotiated: every data frame is compressed on its way
+    /// out, by this connection's own compressor.
+    private let deflater: PerMessageDeflate.Deflater?
 
-    init(connection: Connection, hub: Hub, writer: FrameWriter, configuration: ConnectionConfiguration, logger: Logger) {
+    init(
+        connection: Connection, hub: Hub, writer: FrameWriter, configuration: ConnectionConfiguration, logger: Logger,
+        compression: (inflater: PerMessageDeflate.Inflater, deflater: PerMessageDeflate.Deflater)? = nil
+    ) {
         self.connection = connection
         self.hub = hub
         self.writer = writer
         self.configuration = configuration
         self.logger = logger
-        self.assembler = InboundMessageAssembler(maxMessageSize: configuration.maxInboundMessageSize)
+        self.deflater = compression?.deflater
+        self.assembler = InboundMessageAssembler(maxMessageSize: configuration.maxInboundMessageSize, inflater: compression?.inflater)
         self.rateLimiter = configuration.rateLimit.map(InboundRateLimiter.init(limits:))
         self.queue = OutboundQueueAccounting(
             maxMessages: configuration.maxQueuedMessages,
@@ -174,6 +181,10 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             heldRooms[room]!.append(frame)
             if heldRooms[room]!.count > configuration.maxQueuedMessages { perform(state.outboundOverflowed()) }
             return false
+        }
+        var frame = frame
+        if let deflater, let compressed = deflater.compress(frame, allocator: writeContext.channel.allocator) {
+            frame = compressed
         }
         let size = frame.bytes.readableBytes
         if queue.wouldOverflow(adding: size) {

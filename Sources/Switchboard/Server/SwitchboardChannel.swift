@@ -52,7 +52,7 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
     /// or the refusal.
     private enum Decision {
         case undecided
-        case accepted(user: String, mode: ConnectionMode)
+        case accepted(user: String, mode: ConnectionMode, deflate: PerMessageDeflate.Parameters?)
         case refused(HTTPResponse.Status, String)
     }
 
@@ -67,10 +67,13 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
             let hub = self.hub
             let configuration = self.configuration
             let shouldUpgrade = self.shouldUpgrade
+            let maxMessageSize = configuration.echoEnabled
+                ? max(configuration.connection.maxInboundMessageSize, configuration.echoMaxMessageSize)
+                : configuration.connection.maxInboundMessageSize
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                maxFrameSize: configuration.echoEnabled
-                    ? max(configuration.connection.maxInboundMessageSize, configuration.echoMaxMessageSize)
-                    : configuration.connection.maxInboundMessageSize,
+                // A compressed frame may be slightly larger than the message it carries.
+                maxFrameSize: configuration.connection.compression == nil
+                    ? maxMessageSize : PerMessageDeflate.maxCompressedSize(forMessageSize: maxMessageSize),
                 enableAutomaticErrorHandling: false,
                 shouldUpgrade: { channel, head in
                     handshakeTimer.cancel()
@@ -89,8 +92,13 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
                         }
                         switch answer {
                         case .accept(let user, let mode):
-                            decision.withLockedValue { $0 = .accepted(user: user, mode: mode) }
-                            return HTTPHeaders()
+                            let deflate = configuration.connection.compression.flatMap {
+                                PerMessageDeflate.negotiate(offers: head.headers["Sec-WebSocket-Extensions"], configuration: $0)
+                            }
+                            decision.withLockedValue { $0 = .accepted(user: user, mode: mode, deflate: deflate) }
+                            var headers = HTTPHeaders()
+                            if let deflate { headers.add(name: "Sec-WebSocket-Extensions", value: deflate.headerValue) }
+                            return headers
                         case .reject(let status, let message):
                             decision.withLockedValue { $0 = .refused(status, message) }
                             return nil
@@ -100,11 +108,11 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
-                        guard case .accepted(let user, let mode) = decision.withLockedValue({ $0 }) else {
+                        guard case .accepted(let user, let mode, let deflate) = decision.withLockedValue({ $0 }) else {
                             throw ChannelError.inappropriateOperationForState
                         }
                         return try Self.installConnection(
-                            on: channel, user: user, mode: mode, hub: hub,
+                            on: channel, user: user, mode: mode, deflate: deflate, hub: hub,
                             configuration: configuration, logger: logger
                         )
                     }
@@ -153,7 +161,7 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
     /// Builds the connection's pipeline after a successful upgrade:
     /// `[… FrameWriter, WebSocketFrameEncoder, WebSocketFrameDecoder, WebSocketConnectionHandler, async inbound]`.
     private static func installConnection(
-        on channel: any Channel, user: String, mode: ConnectionMode, hub: Hub,
+        on channel: any Channel, user: String, mode: ConnectionMode, deflate: PerMessageDeflate.Parameters?, hub: Hub,
         configuration: SwitchboardServerConfiguration, logger: Logger
     ) throws -> UpgradeResult {
         let pipeline = channel.pipeline.syncOperations
@@ -177,9 +185,17 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
         let connection = Connection(
             user: user, remoteAddress: channel.remoteAddress, outbox: hub.outbox(for: channel.eventLoop)
         )
+        let compression = try deflate.flatMap { parameters in
+            try connectionConfiguration.compression.map {
+                (
+                    inflater: try PerMessageDeflate.Inflater(noContextTakeover: parameters.clientNoContextTakeover),
+                    deflater: try PerMessageDeflate.Deflater(parameters: parameters, configuration: $0)
+                )
+            }
+        }
         let handler = WebSocketConnectionHandler(
             connection: connection, hub: hub, writer: writer,
-            configuration: connectionConfiguration, logger: logger
+            configuration: connectionConfiguration, logger: logger, compression: compression
         )
         connection.attach(handler)
         try pipeline.addHandler(handler)

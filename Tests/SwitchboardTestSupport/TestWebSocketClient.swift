@@ -13,6 +13,9 @@ public final class TestWebSocketClient: @unchecked Sendable {
         case binary([UInt8])
         case ping([UInt8])
         case pong([UInt8])
+        /// A message whose first frame had RSV1 set (permessage-deflate): the opcode of that
+        /// frame and the still-compressed payload of all its frames.
+        case compressed(opcode: UInt8, payload: [UInt8])
         case close(code: UInt16?, reason: String)
         /// The TCP connection ended.
         case disconnected
@@ -96,17 +99,18 @@ public final class TestWebSocketClient: @unchecked Sendable {
         try await sendFrame(opcode: 0x8, payload: payload)
     }
 
-    /// Sends one frame; `masked: false` breaks RFC 6455 §5.1 on purpose.
-    public func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true, masked: Bool = true) async throws {
-        try await sendRaw(Self.encodeFrame(opcode: opcode, payload: payload, fin: fin, masked: masked))
+    /// Sends one frame; `masked: false` breaks RFC 6455 §5.1 on purpose. `rsv1` marks a
+    /// compressed message (permessage-deflate): the payload must then be compressed already.
+    public func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true, masked: Bool = true, rsv1: Bool = false) async throws {
+        try await sendRaw(Self.encodeFrame(opcode: opcode, payload: payload, fin: fin, masked: masked, rsv1: rsv1))
     }
 
     public func sendRaw(_ bytes: [UInt8]) async throws {
         try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
     }
 
-    public static func encodeFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true, masked: Bool = true) -> [UInt8] {
-        var frame: [UInt8] = [(fin ? 0x80 : 0) | opcode]
+    public static func encodeFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true, masked: Bool = true, rsv1: Bool = false) -> [UInt8] {
+        var frame: [UInt8] = [(fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode]
         let maskBit: UInt8 = masked ? 0x80 : 0
         if payload.count <= 125 {
             frame.append(maskBit | UInt8(payload.count))
@@ -199,6 +203,11 @@ public final class TestWebSocketClient: @unchecked Sendable {
 
     public var receivedEvents: [Event] { state.withLock { $0.events } }
 
+    /// A header of the upgrade response (name case-insensitive; repeated headers joined by ", ").
+    public func responseHeader(_ name: String) -> String? {
+        state.withLock { $0.responseHeaders[name.lowercased()] }
+    }
+
     private func waitFor<T>(_ what: String, timeout: Duration, _ take: @escaping (inout ClientState.Values) -> T?) async throws -> T {
         let deadline = ContinuousClock.now + timeout
         while true {
@@ -214,6 +223,7 @@ final class ClientState: @unchecked Sendable {
         var autoPong: Bool
         var closeSent = false
         var response: (status: Int, body: String)?
+        var responseHeaders: [String: String] = [:]
         var events: [TestWebSocketClient.Event] = []
     }
 
@@ -234,7 +244,7 @@ final class ClientHandler: ChannelInboundHandler {
     private let state: ClientState
     private var buffer = ByteBuffer()
     private var upgraded = false
-    private var fragments: (opcode: UInt8, data: [UInt8])?
+    private var fragments: (opcode: UInt8, data: [UInt8], rsv1: Bool)?
 
     init(state: ClientState) { self.state = state }
 
@@ -266,16 +276,24 @@ final class ClientHandler: ChannelInboundHandler {
         let lines = head.components(separatedBy: "\r\n")
         let status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
         var contentLength = 0
+        var headers: [String: String] = [:]
         for line in lines.dropFirst() {
             let parts = line.split(separator: ":", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "content-length" {
-                contentLength = Int(parts[1].trimmingCharacters(in: .whitespaces)) ?? 0
+            guard parts.count == 2 else { continue }
+            let name = parts[0].lowercased()
+            let value = parts[1].trimmingCharacters(in: .whitespaces)
+            headers[name] = headers[name].map { "\($0), \(value)" } ?? value
+            if name == "content-length" {
+                contentLength = Int(value) ?? 0
             }
         }
         if status == 101 {
             buffer.moveReaderIndex(forwardBy: headerEnd)
             upgraded = true
-            state.withLock { $0.response = (101, "") }
+            state.withLock {
+                $0.response = (101, "")
+                $0.responseHeaders = headers
+            }
             return
         }
         guard buffer.readableBytes >= headerEnd + contentLength else { return }
@@ -303,11 +321,11 @@ final class ClientHandler: ChannelInboundHandler {
                 buffer.moveReaderIndex(to: start)
                 return
             }
-            handleFrame(context: context, fin: first & 0x80 != 0, opcode: first & 0x0F, payload: payload)
+            handleFrame(context: context, fin: first & 0x80 != 0, rsv1: first & 0x40 != 0, opcode: first & 0x0F, payload: payload)
         }
     }
 
-    private func handleFrame(context: ChannelHandlerContext, fin: Bool, opcode: UInt8, payload: [UInt8]) {
+    private func handleFrame(context: ChannelHandlerContext, fin: Bool, rsv1: Bool, opcode: UInt8, payload: [UInt8]) {
         switch opcode {
         case 0x9:
             let autoPong = state.withLock { state in
@@ -338,18 +356,19 @@ final class ClientHandler: ChannelInboundHandler {
             partial.data += payload
             if fin {
                 fragments = nil
-                deliver(opcode: partial.opcode, payload: partial.data)
+                deliver(opcode: partial.opcode, payload: partial.data, compressed: partial.rsv1)
             } else {
                 fragments = partial
             }
         default:
-            if fin { deliver(opcode: opcode, payload: payload) } else { fragments = (opcode, payload) }
+            if fin { deliver(opcode: opcode, payload: payload, compressed: rsv1) } else { fragments = (opcode, payload, rsv1) }
         }
     }
 
-    private func deliver(opcode: UInt8, payload: [UInt8]) {
+    private func deliver(opcode: UInt8, payload: [UInt8], compressed: Bool = false) {
         let event: TestWebSocketClient.Event =
-            opcode == 0x1 ? .text(String(decoding: payload, as: UTF8.self)) : .binary(payload)
+            compressed ? .compressed(opcode: opcode, payload: payload)
+            : opcode == 0x1 ? .text(String(decoding: payload, as: UTF8.self)) : .binary(payload)
         state.withLock { $0.events.append(event) }
     }
 }

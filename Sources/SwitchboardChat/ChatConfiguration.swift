@@ -48,6 +48,7 @@ public struct ChatConfiguration: Sendable {
     public var historyLimit = 50
     /// Messages each room keeps for history and recovery.
     public var roomRetention = 1000
+    /// Per-connection limits and timers; `connection.compression` turns on permessage-deflate.
     public var connection = ConnectionConfiguration()
     /// How long shutdown waits for connections to drain before dropping them.
     public var drainTimeout: Duration = .seconds(10)

@@ -37,6 +37,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Directory of the browser page. Env: SWITCHBOARD_PUBLIC_DIR.") var publicDir: String?
     @Option(help: "Event-loop threads; default: the CPUs this process may run on. Env: SWITCHBOARD_THREADS.") var threads: Int?
     @Option(help: "Enable a conformance echo endpoint at this path (testing only). Env: SWITCHBOARD_ECHO_PATH.") var echoPath: String?
+    @Flag(help: "Offer permessage-deflate compression (RFC 7692) to clients that ask for it. Env: SWITCHBOARD_COMPRESSION=1.") var compression = false
     @Option(help: "trace | debug | info | notice | warning | error. Env: SWITCHBOARD_LOG_LEVEL.") var logLevel: String?
 
     func run() async throws {
@@ -105,6 +106,9 @@ struct Serve: AsyncParsableCommand {
         if let directory = value(publicDir, "PUBLIC_DIR") { configuration.publicDirectory = directory }
         configuration.eventLoopThreads = try number(threads, "THREADS")
         configuration.echoPath = value(echoPath, "ECHO_PATH")
+        if compression || ["1", "true", "yes", "on"].contains(environment["SWITCHBOARD_COMPRESSION"]?.lowercased() ?? "") {
+            configuration.connection.compression = PerMessageDeflate.Configuration()
+        }
 
         var logger = Logger(label: "switchboard")
         let level = value(logLevel, "LOG_LEVEL") ?? "info"

@@ -94,6 +94,8 @@ class Stats:
     slow_other_close: Counter = field(default_factory=Counter)
     slow_survived: int = 0
     slow_left_seen: int = 0
+    slow_pings: int = 0
+    slow_ping_errors: Counter = field(default_factory=Counter)
     churner_errors: Counter = field(default_factory=Counter)
     storms: int = 0
     recoveries_ok: int = 0
@@ -135,7 +137,7 @@ class Client:
         self.close_rcvd_code: int | None = None  # code of the server's close frame, if any
         self.closing_on_purpose = False
 
-    async def open(self, rcvbuf: int | None = None, timeout: float = 15.0) -> None:
+    async def open(self, rcvbuf: int | None = None, timeout: float = 15.0, mss: int | None = None) -> None:
         async def run():
             status, body = await http_request(self.soak.port, "POST", "/login",
                                               json.dumps({"username": self.user}).encode())
@@ -143,9 +145,15 @@ class Client:
                 raise RuntimeError(f"login_{status}")
             ticket = json.loads(body)["ticket"]
             kwargs = {}
-            if rcvbuf:
+            if rcvbuf or mss:
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                if rcvbuf:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                if mss:
+                    # A small MSS keeps the server's send buffer small: on loopback (MSS 64 KiB)
+                    # the kernel grows it to tcp_wmem's max (4 MiB) before the server's own
+                    # queue sees anything.
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
                 sock.setblocking(False)
                 try:
                     await asyncio.get_running_loop().sock_connect(sock, (HOST, self.soak.port))
@@ -492,6 +500,8 @@ class Soak:
         self.deadline = self.t0 + args.duration
         self.churn_stop = asyncio.Event()
         self.slow_waiters: dict[str, asyncio.Event] = {}
+        self.max_lag = 0.0
+        self.window_lag = 0.0
         self.storm_running = False
         self.rooms_quiet = [f"q{i}" for i in range(4)]
         self.rooms_churn = [f"c{i}" for i in range(8)]
@@ -698,7 +708,7 @@ class Soak:
         self.stats.frozen_dropped += 1
 
     async def behave_slow(self, c: Client) -> None:
-        """Joins the busy room with a tiny receive buffer and never reads, but stays alive
+        """Joins the busy room with a tiny receive buffer and MSS and never reads, but stays alive
         (it pings the server, so the ping timeout does not apply). Its queue must overflow and
         the server must drop it with 4008. The busy room's `user_left` for it tells when; it
         then reads what reached it, within the close timeout, and so sees the 4008 frame
@@ -709,19 +719,23 @@ class Soak:
         self.slow_waiters[user] = left
         keepalive = None
         try:
-            await c.open(rcvbuf=4096)
+            await c.open(rcvbuf=4096, mss=536)
+
+            async def ping_forever():
+                # From the start: through a 4 KiB window the join ack (50 history messages)
+                # can take longer than the ping timeout on a loaded machine, and the server's
+                # pings wait behind it.
+                try:
+                    while True:
+                        await c.ws.ping()
+                        self.stats.slow_pings += 1
+                        await asyncio.sleep(min(0.5, a.ping_interval / 4))
+                except (WebSocketException, OSError) as e:
+                    self.stats.slow_ping_errors[type(e).__name__] += 1
+            keepalive = asyncio.create_task(ping_forever())
             await c.join(self.room_busy)
             c.pause()
             self.stats.slow_started += 1
-
-            async def ping_forever():
-                try:
-                    while True:
-                        await asyncio.sleep(a.ping_interval / 2)
-                        await c.ws.ping()
-                except (WebSocketException, OSError):
-                    pass
-            keepalive = asyncio.create_task(ping_forever())
             stop = asyncio.create_task(self.churn_stop.wait())
             gone = asyncio.create_task(left.wait())
             await asyncio.wait([stop, gone], timeout=a.slow_max, return_when=asyncio.FIRST_COMPLETED)
@@ -816,13 +830,35 @@ class Soak:
             log(f"storm {self.stats.storms}: ok={sum(r is None for r in results)} failed={sum(r is not None for r in results)}")
             next_at = time.monotonic() + a.storm_interval
 
+    def server_cpu(self) -> float:
+        try:
+            with open(f"/proc/{self.args.server_pid}/stat") as f:
+                fields = f.read().split(") ", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, TypeError, IndexError, ValueError):
+            return 0.0
+
+    async def lag_probe(self, stop_at: float) -> None:
+        """Measures how late this process's event loop runs (a late loop answers pings late)."""
+        while time.monotonic() < stop_at:
+            t = time.monotonic()
+            await asyncio.sleep(0.1)
+            lag = time.monotonic() - t - 0.1
+            self.max_lag = max(self.max_lag, lag)
+            self.window_lag = max(self.window_lag, lag)
+
     async def monitor(self, stop_at: float) -> None:
+        last_t, last_self, last_server = time.monotonic(), time.process_time(), self.server_cpu()
         while time.monotonic() < stop_at:
             await asyncio.sleep(min(5.0, max(0.1, stop_at - time.monotonic())))
             live, src = await self.live_count()
             rss = self.rss()
+            now, me, srv = time.monotonic(), time.process_time(), self.server_cpu()
+            dt = max(1e-3, now - last_t)
+            cpu = f"cpu self={(me - last_self) / dt:.0%} server={(srv - last_server) / dt:.0%} lag_max={self.window_lag:.2f}s"
+            last_t, last_self, last_server, self.window_lag = now, me, srv, 0.0
             log(f"clients={self.stats.live_clients} peak={self.stats.peak_clients} connects={self.stats.connects} "
-                f"server_live={live}({src}) rss={rss / 2**20 if rss else 0:.1f}MiB "
+                f"server_live={live}({src}) rss={rss / 2**20 if rss else 0:.1f}MiB {cpu} "
                 f"frozen={self.stats.frozen_dropped}/{self.stats.frozen_started} slow4008={self.stats.slow_4008} "
                 f"recov={self.stats.recoveries_ok}/{self.stats.recoveries_failed} conn_err={sum(self.stats.connect_errors.values())}")
             if not self.server_alive():
@@ -868,6 +904,7 @@ class Soak:
         background = [
             asyncio.create_task(self.busy_pump_loop(traffic_end)),
             asyncio.create_task(self.monitor(self.deadline)),
+            asyncio.create_task(self.lag_probe(self.deadline)),
             asyncio.create_task(self.take_baseline(self.t0 + max(a.warmup * d, ramp + 2.0), self.t0 + 0.3 * d)),
             asyncio.create_task(self.storm_loop(self.t0 + max(a.warmup * d, ramp + 2.0) + 3.0, traffic_end)),
         ]
@@ -1047,9 +1084,7 @@ def parse_args(argv):
     p.add_argument("--storm-gap", type=float, default=1.0, help="seconds storm clients stay away (default 1)")
     p.add_argument("--storm-rate", type=float, default=10.0, help="messages/s into the storm room (default 10)")
     p.add_argument("--busy-rate", type=float, default=100.0, help="messages/s into the busy room (default 100)")
-    p.add_argument("--busy-message-size", type=int, default=2000,
-                   help="characters per busy-room message (default 2000). A stalled loopback peer absorbs ~3 MB in "
-                        "kernel buffers before the server's own queue grows, so the room must carry bytes")
+    p.add_argument("--busy-message-size", type=int, default=200, help="characters per busy-room message (default 200)")
     p.add_argument("--churn-lifetime", type=lambda v: tuple(float(x) for x in v.split(":")), default=(2.0, 15.0),
                    help="MIN:MAX seconds a normal/drop churner stays (default 2:15)")
     p.add_argument("--frozen-share", type=float, default=0.10)
@@ -1128,7 +1163,7 @@ def main(argv=None) -> int:
     log(f"seed={seed} behaviours={dict(s.behaviours)} connect_errors={dict(s.connect_errors)} "
         f"churner_errors={dict(s.churner_errors)} normal_close_bad={dict(s.normal_close_bad)} "
         f"slow: started={s.slow_started} 4008={s.slow_4008} no_frame={s.slow_dropped_no_frame} "
-        f"user_left_seen={s.slow_left_seen} "
+        f"user_left_seen={s.slow_left_seen} pings={s.slow_pings} ping_errors={dict(s.slow_ping_errors)} "
         f"other={dict(s.slow_other_close)} survived={s.slow_survived} "
         f"healthy_send_errors={dict(s.healthy_send_errors)} healthy={getattr(soak, 'healthy_result', None)} "
         f"notes={s.notes[:10]}")

@@ -94,6 +94,7 @@ class Stats:
     slow_other_close: Counter = field(default_factory=Counter)
     slow_survived: int = 0
     slow_left_seen: int = 0
+    slow_run_ended: int = 0
     slow_pings: int = 0
     slow_ping_errors: Counter = field(default_factory=Counter)
     churner_errors: Counter = field(default_factory=Counter)
@@ -744,9 +745,9 @@ class Soak:
             keepalive.cancel()
             if not left.is_set():
                 if self.churn_stop.is_set():
-                    self.stats.slow_started -= 1  # the run ended first: no verdict
+                    self.stats.slow_run_ended += 1  # the run ended first: no verdict
                 else:
-                    self.stats.slow_survived += 1
+                    self.stats.slow_survived += 1  # not dropped within --slow-max
                 c.abort()
                 return
             self.stats.slow_left_seen += 1
@@ -1085,8 +1086,8 @@ def parse_args(argv):
     p.add_argument("--storm-rate", type=float, default=10.0, help="messages/s into the storm room (default 10)")
     p.add_argument("--busy-rate", type=float, default=100.0, help="messages/s into the busy room (default 100)")
     p.add_argument("--busy-message-size", type=int, default=200, help="characters per busy-room message (default 200)")
-    p.add_argument("--churn-lifetime", type=lambda v: tuple(float(x) for x in v.split(":")), default=(2.0, 15.0),
-                   help="MIN:MAX seconds a normal/drop churner stays (default 2:15)")
+    p.add_argument("--churn-lifetime", type=lambda v: tuple(float(x) for x in v.split(":")), default=(3.0, 18.0),
+                   help="MIN:MAX seconds a normal/drop churner stays (default 3:18)")
     p.add_argument("--frozen-share", type=float, default=0.10)
     p.add_argument("--slow-share", type=float, default=0.04)
     p.add_argument("--drop-share", type=float, default=0.43, help="the rest closes normally (1000)")
@@ -1163,7 +1164,7 @@ def main(argv=None) -> int:
     log(f"seed={seed} behaviours={dict(s.behaviours)} connect_errors={dict(s.connect_errors)} "
         f"churner_errors={dict(s.churner_errors)} normal_close_bad={dict(s.normal_close_bad)} "
         f"slow: started={s.slow_started} 4008={s.slow_4008} no_frame={s.slow_dropped_no_frame} "
-        f"user_left_seen={s.slow_left_seen} pings={s.slow_pings} ping_errors={dict(s.slow_ping_errors)} "
+        f"user_left_seen={s.slow_left_seen} run_ended={s.slow_run_ended} pings={s.slow_pings} ping_errors={dict(s.slow_ping_errors)} "
         f"other={dict(s.slow_other_close)} survived={s.slow_survived} "
         f"healthy_send_errors={dict(s.healthy_send_errors)} healthy={getattr(soak, 'healthy_result', None)} "
         f"notes={s.notes[:10]}")

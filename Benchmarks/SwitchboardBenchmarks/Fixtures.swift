@@ -35,6 +35,14 @@ enum Fixtures {
         return WebSocketFrame(fin: true, opcode: .text, maskKey: mask, data: data)
     }()
 
+    /// A masked, final 4096-byte text frame of `mixedText4K`.
+    static let maskedText4KFrame: WebSocketFrame = {
+        var data = mixedText4K
+        let mask: WebSocketMaskingKey = [0x37, 0xFA, 0x21, 0x3D]
+        data.webSocketMask(mask)
+        return WebSocketFrame(fin: true, opcode: .text, maskKey: mask, data: data)
+    }()
+
     /// 4096 bytes of ASCII text.
     static let asciiText4K: ByteBuffer = text4K(unit: "The quick brown fox jumps over the lazy dog. ")
 

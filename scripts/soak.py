@@ -1032,6 +1032,8 @@ class Soak:
             fails.append("healthy_content_mismatch")
         if hr["sent"] == 0:
             fails.append("no_healthy_messages")
+        if s.healthy_send_errors:
+            fails.append("healthy_send_errors:" + "/".join(f"{k}={v}" for k, v in s.healthy_send_errors.most_common(3)))
         if s.healthy_unexpected_closes:
             fails.append("healthy_disconnected:" + "/".join(s.healthy_unexpected_closes[:5]))
         if s.frozen_not_dropped:
@@ -1065,7 +1067,7 @@ class Soak:
         mib = (lambda v: f"{v / 2**20:.1f}" if v else "n/a")
         ok = not fails
         line = (
-            f"soak: {'PASS' if ok else 'FAIL'} duration={elapsed:.0f}s connects={s.connects} peak_concurrent={s.peak_clients} "
+            f"soak: {'PASS' if ok else 'FAIL'} duration={a.duration:.0f}s elapsed={elapsed:.0f}s connects={s.connects} peak_concurrent={s.peak_clients} "
             f"healthy_sent={hr['sent']} delivered={hr['delivered']}/{hr['expected']} lost={hr['lost']} "
             f"duplicated={hr['dup']} reordered={hr['reordered']} "
             f"drops_4008={s.slow_4008}(server_4008={self.server_4008 if self.server_4008 is not None else 'n/a'}) "

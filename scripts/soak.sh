@@ -17,11 +17,11 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
 if [ -z "${SWITCHBOARD_BIN:-}" ]; then
-  echo "soak: SWITCHBOARD_BIN is not set; point it at the built server executable" >&2
+  echo "soak.sh: SWITCHBOARD_BIN is not set; point it at the built server executable" >&2
   exit 2
 fi
 if [ ! -x "$SWITCHBOARD_BIN" ]; then
-  echo "soak: SWITCHBOARD_BIN=$SWITCHBOARD_BIN is not an executable file" >&2
+  echo "soak.sh: SWITCHBOARD_BIN=$SWITCHBOARD_BIN is not an executable file" >&2
   exit 2
 fi
 case $SWITCHBOARD_BIN in /*) ;; *) SWITCHBOARD_BIN=$(cd "$(dirname "$SWITCHBOARD_BIN")" && pwd)/$(basename "$SWITCHBOARD_BIN") ;; esac
@@ -33,11 +33,11 @@ stamp="$venv/.soak-requirements"
 if ! { [ -x "$venv/bin/python" ] && cmp -s "$reqs" "$stamp" &&
   "$venv/bin/python" -c 'import websockets.asyncio.client' 2>/dev/null; }; then
   if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
-    echo "soak: creating venv $venv" >&2
+    echo "soak.sh: creating venv $venv" >&2
     rm -rf "$venv"
     python3 -m venv "$venv"
   fi
-  echo "soak: installing $reqs into $venv" >&2
+  echo "soak.sh: installing $reqs into $venv" >&2
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs"
   cp "$reqs" "$stamp"
 fi
@@ -64,7 +64,7 @@ stop_server() {
     kill -TERM "$server" 2>/dev/null || true
     for _ in $(seq 1 150); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$server" 2>/dev/null; then
-      echo "soak: server $server did not stop within 15 s of SIGTERM; killing it" >&2
+      echo "soak.sh: server $server did not stop within 15 s of SIGTERM; killing it" >&2
       kill -KILL "$server" 2>/dev/null || true
     fi
   fi
@@ -83,12 +83,12 @@ PY
   sleep 0.1
 done
 if [ -z "$ready" ]; then
-  echo "soak: the server did not come up on 127.0.0.1:$port; its log ($log):" >&2
+  echo "soak.sh: the server did not come up on 127.0.0.1:$port; its log ($log):" >&2
   tail -n 30 "$log" >&2 || true
   echo "soak: FAIL server did not start"
   exit 1
 fi
-echo "soak: server pid $server on 127.0.0.1:$port, log $log" >&2
+echo "soak.sh: server pid $server on 127.0.0.1:$port, log $log" >&2
 
 set +e
 "$venv/bin/python" scripts/soak.py --port "$port" --server-pid "$server" \

@@ -939,8 +939,9 @@ class Soak:
         # drain the last messages, then everyone leaves
         await asyncio.sleep(2.0)
         self.verify_healthy()
-        for c in list(self.open_clients):
-            if not any(c is h.client for h in self.healthy):
+        keep = {id(h.client) for h in self.healthy} | {id(s.client) for s in self.storm if s.client}
+        for c in list(self.open_clients):  # what is left of the churners just drops
+            if id(c) not in keep:
                 c.abort()
         closes = [h.client.close() for h in self.healthy] + [s.client.close() for s in self.storm if s.client]
         await asyncio.gather(*closes, return_exceptions=True)

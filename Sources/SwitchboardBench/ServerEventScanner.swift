@@ -47,7 +47,7 @@ enum ServerEventScanner {
     }
 
     private enum Key {
-        case type, id, payload, ticket, room, seq, message, code, uninteresting
+        case type, id, payload, ticket, room, seq, message, code, members, uninteresting
     }
 
     private static let quote = UInt8(ascii: "\"")
@@ -88,10 +88,18 @@ enum ServerEventScanner {
                 case .ticket: event.ticket = start..<end
                 case .message: event.messageNanos = leadingInteger(bytes, from: start, to: end)
                 case .id: event.id = leadingInteger(bytes, from: start, to: end)
-                case .seq, .payload, .uninteresting: break
+                case .seq, .payload, .members, .uninteresting: break
                 }
                 pendingKey = .uninteresting
                 if isComplete(event) { return event }
+            case UInt8(ascii: "[") where pendingKey == .members:
+                // A join ack's member list: up to one name per member of the room, so in a
+                // 19,000-member room it is most of the bytes of every late joiner's ack.
+                // Usernames cannot contain brackets or quotes (PROTOCOL.md), so the list ends
+                // at the first "]" and need not be walked string by string.
+                guard let found = memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "]")), count - index) else { return event }
+                index = bytes.baseAddress!.distance(to: UnsafeRawPointer(found)) + 1
+                pendingKey = .uninteresting
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 depth += 1
                 pendingKey = .uninteresting
@@ -195,6 +203,7 @@ enum ServerEventScanner {
             if equals(bytes, range, "seq") { return .seq }
             if equals(bytes, range, "message") { return .message }
             if equals(bytes, range, "code") { return .code }
+            if equals(bytes, range, "members") { return .members }
         }
         return .uninteresting
     }

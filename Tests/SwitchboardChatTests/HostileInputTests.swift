@@ -74,6 +74,17 @@ struct HostileInputTests {
         }
     }
 
+    @Test("a single frame over 64 KiB is refused by the frame decoder with 1009 (the production path: echo off)")
+    func oversizedFrame() async throws {
+        try await ChatTestServer.run { server in
+            let client = try await server.connect("big")
+            try await client.socket.sendFrame(opcode: 0x1, payload: Array(repeating: UInt8(ascii: "a"), count: 64 * 1024 + 1))
+            #expect(try await client.socket.nextClose() == 1009)
+            try await client.socket.waitForDisconnect()
+            try await eventually("removal") { server.server.hub.connectionCount == 0 }
+        }
+    }
+
     @Test("failed logins from one address are limited with 429")
     func loginLimit() async throws {
         try await ChatTestServer.run({ $0.loginLimits.failureBurst = 5; $0.loginLimits.failuresPerSecond = 0.01 }) { (server: ChatTestServer) async throws in

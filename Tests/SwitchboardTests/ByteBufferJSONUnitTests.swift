@@ -1,18 +1,9 @@
 import Foundation
 import NIOCore
+import SwitchboardTestSupport
 import Testing
 @testable import Switchboard
 
-private struct XorShiftRNG: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
-    }
-}
 
 /// The bytes `writeJSONString` produces for `string`.
 private func encoded(_ string: String) -> [UInt8] {

@@ -1,17 +1,7 @@
+import SwitchboardTestSupport
 import Testing
 @testable import Switchboard
 
-/// A tiny deterministic generator so randomized tests replay identically.
-private struct XorShiftRNG: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
-    }
-}
 
 /// Every event the machine accepts, with a fixed argument where it takes one.
 enum StateMachineTestEvent: CaseIterable, Sendable, CustomStringConvertible {

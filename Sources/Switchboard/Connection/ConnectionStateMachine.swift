@@ -118,13 +118,7 @@ public struct ConnectionStateMachine: Sendable {
     /// The peer sent nothing, not even a pong, within the ping timeout. It is not listening,
     /// so no close frame: drop the transport (the peer, if alive, sees 1006).
     public mutating func pingTimedOut() -> Action {
-        switch state {
-        case .open, .closing:
-            state = .closed(.abnormal)
-            return Action(cleanup: takeCleanup(.abnormal), closeTransport: .now)
-        case .closed:
-            return .none
-        }
+        dropTransport()
     }
 
     /// Our close frame went unanswered for the close timeout.
@@ -140,6 +134,11 @@ public struct ConnectionStateMachine: Sendable {
 
     /// A read or a write failed (reset, broken pipe, TLS error). Never retried.
     public mutating func transportFailed() -> Action {
+        dropTransport()
+    }
+
+    /// The peer is unreachable or the socket is broken: no close frame, close now, 1006.
+    private mutating func dropTransport() -> Action {
         switch state {
         case .open, .closing:
             state = .closed(.abnormal)

@@ -30,7 +30,6 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// Rooms being joined: their deliveries wait here until the join's reply is sent, so the
     /// reply (with its history) always comes before the room's live messages.
     private var heldRooms: [String: [OutboundFrame]] = [:]
-    private var inFlush = false
     /// Set when permessage-deflate was negotiated: every data frame is compressed on its way
     /// out, by this connection's own compressor.
     private let deflater: PerMessageDeflate.Deflater?
@@ -79,6 +78,10 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // After a violation the frame decoder refuses every further byte
+        // (`dataReceivedInErrorState`); that is expected, not a broken transport, and must
+        // not cut off the close frame that is on its way.
+        if violated, error is ByteToMessageDecoderError { return }
         if let error = error as? NIOWebSocketError {
             // The frame decoder refused the bytes (and reads nothing more).
             let code: CloseCode = error == .invalidFrameLength ? .messageTooBig : .protocolError

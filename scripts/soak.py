@@ -12,6 +12,31 @@ with `soak:`. Exit 0 on PASS, 1 on FAIL, 2 on a usage error.
 Normally started by scripts/soak.sh, which starts the server with short ping
 settings and passes --port and --server-pid. Progress goes to stderr; stdout
 carries only the summary line.
+
+Who does what:
+  healthy    20 clients (+ a busy-room pump and a storm-room pump) in a few rooms,
+             sending at a modest rate; every new_message is recorded per room from
+             the join ack's seq on. Lost = seqs missing from a member's stream,
+             duplicated = seqs seen twice (or at/below the join seq), reordered =
+             a seq lower than one already seen; plus, by content, every healthy
+             message must reach every healthy member that joined before it.
+  churners   --churners slots, each cycling through: normal close (1000), abrupt
+             drop (no close frame; FIN or RST), frozen peer (stops reading, so it
+             answers no ping: the server must drop it after the ping timeout),
+             slow consumer (tiny receive window and MSS, never reads, pings the
+             server to stay alive: its queue must overflow and the server must
+             drop it with 4008; `user_left` in the busy room tells when).
+  storms     --storm-size clients in one room all drop at once, log in again and
+             rejoin with `since` = the last seq they saw: `recovered` must be true,
+             history must hold exactly last+1..seq, live must continue at seq+1.
+  server     live connections from /metrics (switchboard_connections) must return
+             to 0 after everyone left; RSS (/proc/PID/status) at the end must be
+             within --rss-tolerance of the warm baseline (peak RSS over a short
+             window of full load after the warm-up).
+
+Without the switchboard_connections gauge in /metrics the live count cannot be
+read and the run fails; --allow-missing-gauge counts the server's open TCP
+connections on the port (/proc/net/tcp) instead.
 """
 from __future__ import annotations
 

@@ -48,6 +48,8 @@ public final class BenchRun: Sendable {
         let config = configuration
         let connector = try BenchConnector(configuration: config, group: group)
         let deadline = Deadline(seconds: config.maxSeconds)
+        let interrupts = InterruptHandler(deadline: deadline, log: log)
+        defer { interrupts.cancel() }
         // The run is bounded even if the server stops answering in a way no timeout covers.
         DispatchQueue.global().asyncAfter(deadline: .now() + config.maxSeconds + 30) {
             FileHandle.standardError.write(Data("switchboard bench: hard deadline (--max-seconds + 30 s) passed, exiting\n".utf8))
@@ -152,7 +154,9 @@ public final class BenchRun: Sendable {
         await closeAll(clients)
         report.benchCPUSeconds = ((ProcessResources.selfCPUSeconds() - benchCPU0) * 100).rounded() / 100
         report.wallSeconds = Self.seconds(WallClock.nowNanos() - wall0)
-        if deadline.passed, report.error == nil { report.error = "stopped early: --max-seconds reached" }
+        if deadline.passed, report.error == nil {
+            report.error = deadline.wasInterrupted ? "stopped early: interrupted" : "stopped early: --max-seconds reached"
+        }
         return report
     }
 
@@ -268,7 +272,7 @@ public final class BenchRun: Sendable {
             let last = await forEachLoop(connector) { $0.lastEventNanos }.max() ?? 0
             let now = WallClock.nowNanos()
             if now - last >= Self.settleQuiet { return (Self.seconds(now - start), true) }
-            if now >= limit { return (Self.seconds(now - start), false) }
+            if now >= limit || deadline.passed { return (Self.seconds(now - start), false) }
             let wait = min(50_000_000, last + Self.settleQuiet - now, limit - now)
             try? await Task.sleep(for: .nanoseconds(max(wait, 1_000_000)))
         }
@@ -296,7 +300,7 @@ public final class BenchRun: Sendable {
         let futures = senders.enumerated().map { position, sender in
             SenderSchedule.start(
                 handler: sender.handler, size: config.size, start: start + intervalNanos * Int64(position) / Int64(senders.count),
-                interval: intervalNanos, end: end
+                interval: intervalNanos, end: end, deadline: deadline
             )
         }
         var sent: [Int] = []
@@ -468,14 +472,52 @@ public final class BenchRun: Sendable {
     static func round3(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
 }
 
-/// The run's overall time limit (`--max-seconds`).
-struct Deadline: Sendable {
+/// The run's overall time limit (`--max-seconds`), which Ctrl-C or SIGTERM also ends: every
+/// phase checks it, so an interrupted run still closes its clients and reports what it saw.
+final class Deadline: Sendable {
     let endNanos: Int64
+    private let interrupted = NIOLockedValueBox(false)
 
     init(seconds: Double) {
         endNanos = WallClock.nowNanos() + Int64(seconds * 1e9)
     }
 
-    var remaining: Double { Double(endNanos - WallClock.nowNanos()) / 1e9 }
+    var remaining: Double {
+        interrupted.withLockedValue { $0 } ? 0 : Double(endNanos - WallClock.nowNanos()) / 1e9
+    }
+
     var passed: Bool { remaining <= 0 }
+    var wasInterrupted: Bool { interrupted.withLockedValue { $0 } }
+
+    func interrupt() {
+        interrupted.withLockedValue { $0 = true }
+    }
+}
+
+/// Turns SIGINT and SIGTERM into `Deadline.interrupt()` for the length of a run; a second
+/// signal, or 30 s without the run finishing, exits at once.
+final class InterruptHandler {
+    private let sources: [any DispatchSourceSignal]
+
+    init(deadline: Deadline, log: @escaping @Sendable (String) -> Void) {
+        let signalled = NIOLockedValueBox(false)
+        sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                if signalled.withLockedValue({ value in defer { value = true }; return value }) { exit(130) }
+                log("switchboard bench: interrupted; closing the clients and reporting (again to quit at once)")
+                deadline.interrupt()
+                DispatchQueue.global().asyncAfter(deadline: .now() + 30) { exit(130) }
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() {
+        for source in sources { source.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
 }

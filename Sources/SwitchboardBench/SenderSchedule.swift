@@ -13,22 +13,24 @@ final class SenderSchedule: @unchecked Sendable {
     private let start: Int64
     private let interval: Int64
     private let end: Int64
+    private let deadline: Deadline
     private let finished: EventLoopPromise<Int>
     private var sent = 0
 
-    private init(handler: BenchWebSocketHandler, size: Int, start: Int64, interval: Int64, end: Int64) {
+    private init(handler: BenchWebSocketHandler, size: Int, start: Int64, interval: Int64, end: Int64, deadline: Deadline) {
         self.handler = handler
         self.size = size
         self.start = start
         self.interval = max(interval, 1)
         self.end = end
+        self.deadline = deadline
         self.finished = handler.recorder.eventLoop.makePromise(of: Int.self)
     }
 
-    /// Starts sending; the future completes with the number of messages sent, at `end` or when
-    /// the connection closes.
-    static func start(handler: BenchWebSocketHandler, size: Int, start: Int64, interval: Int64, end: Int64) -> EventLoopFuture<Int> {
-        let schedule = SenderSchedule(handler: handler, size: size, start: start, interval: interval, end: end)
+    /// Starts sending; the future completes with the number of messages sent, at `end`, when
+    /// the connection closes, or when the run is interrupted.
+    static func start(handler: BenchWebSocketHandler, size: Int, start: Int64, interval: Int64, end: Int64, deadline: Deadline) -> EventLoopFuture<Int> {
+        let schedule = SenderSchedule(handler: handler, size: size, start: start, interval: interval, end: end, deadline: deadline)
         let eventLoop = handler.recorder.eventLoop
         let tick = TimeAmount.nanoseconds(max(interval, 1_000_000))  // at most one timer per ms
         let firstDelay = TimeAmount.nanoseconds(max(0, start - WallClock.nowNanos()))
@@ -41,6 +43,11 @@ final class SenderSchedule: @unchecked Sendable {
     }
 
     private func tick(_ task: RepeatedTask) {
+        if deadline.passed {
+            task.cancel()
+            finished.succeed(sent)
+            return
+        }
         let now = WallClock.nowNanos()
         let due = now >= end ? Int((end - 1 - start) / interval) + 1 : Int((now - start) / interval) + 1
         var wrote = false

@@ -24,6 +24,9 @@ public struct ChatServer: Sendable {
     let eventLoopGroup: any EventLoopGroup
 
     public init(configuration: ChatConfiguration, store: (any RoomStore)? = nil, logger: Logger = Logger(label: "switchboard")) async throws {
+        // First: instruments made before the metrics system is bootstrapped (the hub's) would
+        // be bound to the no-op backend forever.
+        ChatMetrics.bootstrap()
         self.configuration = configuration
         self.logger = logger
         self.store = store ?? InMemoryRoomStore(maxMessagesPerRoom: configuration.roomRetention)
@@ -36,7 +39,6 @@ public struct ChatServer: Sendable {
         }
         let threads = configuration.eventLoopThreads ?? AvailableCPUs.count
         eventLoopGroup = threads == System.coreCount ? MultiThreadedEventLoopGroup.singleton : MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        ChatMetrics.bootstrap()
     }
 
     /// The Hummingbird application (HTTP routes + WebSocket upgrade), for embedding.

@@ -10,7 +10,10 @@ public final class Connection: Sendable, Hashable, CustomStringConvertible {
     public let remoteAddress: SocketAddress?
     public let eventLoop: any EventLoop
     let outbox: EventLoopOutbox
-    nonisolated(unsafe) private(set) var handlerReference: LoopBoundHandler?
+    /// Weak: the channel's pipeline owns the handler, and the handler owns this connection.
+    /// A strong reference back would keep both alive forever after the channel closes.
+    /// Written once before the connection is shared; weak loads are atomic.
+    nonisolated(unsafe) private weak var weakHandler: WebSocketConnectionHandler?
 
     init(user: String, remoteAddress: SocketAddress?, outbox: EventLoopOutbox) {
         self.id = .next()
@@ -22,24 +25,28 @@ public final class Connection: Sendable, Hashable, CustomStringConvertible {
 
     /// Set once, on the event loop, before the connection is registered with the hub.
     func attach(_ handler: WebSocketConnectionHandler) {
-        handlerReference = LoopBoundHandler(handler)
+        weakHandler = handler
     }
 
-    var handler: LoopBoundHandler { handlerReference! }
+    /// The connection's handler, or nil once its channel is gone (nothing to write to).
+    var handler: LoopBoundHandler? { weakHandler.map(LoopBoundHandler.init) }
 
     /// Queues a frame for this connection. Never blocks; a peer that cannot keep up is
     /// closed with 4008 by its own write side.
     public func send(_ frame: OutboundFrame) {
+        guard let handler else { return }
         outbox.enqueue(.deliver(handler, frame))
     }
 
     /// Closes politely with `code`, after what is already queued.
     public func close(_ code: CloseCode = .normal, reason: String = "") {
+        guard let handler else { return }
         outbox.enqueue(.close(handler, code, reason))
     }
 
     /// Fails the connection for a protocol violation, after what is already queued.
     func fail(_ code: CloseCode, reason: String) {
+        guard let handler else { return }
         outbox.enqueue(.fail(handler, code, reason))
     }
 

@@ -280,7 +280,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         case .whenCloseFrameWritten:
             if let closeWritten {
                 let this = NIOLoopBound(self, eventLoop: context.eventLoop)
-                closeWritten.whenComplete { _ in this.value.closeTransport() }
+                closeWritten.whenComplete { _ in this.value.closeOutput() }
                 scheduleCloseTimer(context) { $0.closeTransport() }
             } else {
                 context.close(promise: nil)
@@ -288,6 +288,18 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         case .afterCloseTimeout:
             scheduleCloseTimer(context) { $0.perform($0.state.closeTimedOut()) }
         }
+    }
+
+    /// Half-closes after our close frame: we send nothing more, but keep reading until the
+    /// peer closes (or the close timer fires). Closing both ways at once would make the
+    /// kernel answer the peer's late pongs with a reset, which can destroy data still in
+    /// flight to it, the close frame included (a slow consumer catching up never saw 4008).
+    private func closeOutput() {
+        guard let context else { return }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        promise.futureResult.whenFailure { _ in this.value.closeTransport() }
+        context.close(mode: .output, promise: promise)
     }
 
     func closeTransport() {

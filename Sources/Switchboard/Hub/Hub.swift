@@ -122,7 +122,8 @@ public final class Hub: Sendable {
     /// or repeated between history and live messages. `knownSeq` is the store's latest `seq`,
     /// used if the room is not live yet. Returns nil if the connection is no longer usable.
     public func join(_ connection: Connection, room name: String, knownSeq: Int) -> JoinSnapshot? {
-        state.withLockedValue { state -> JoinSnapshot? in
+        guard let handler = connection.handler else { return nil }
+        return state.withLockedValue { state -> JoinSnapshot? in
             guard state.usable[connection.id] != nil else { return nil }
             let room = state.rooms[name] ?? {
                 let room = Room(name: name, lastSeq: knownSeq)
@@ -132,11 +133,11 @@ public final class Hub: Sendable {
             state.usable[connection.id]!.rooms.insert(name)
             return room.lock.withLock {
                 if room.containsLocked(connection.id) {
-                    connection.outbox.enqueue(.hold(connection.handler, room: name))
+                    connection.outbox.enqueue(.hold(handler, room: name))
                     return JoinSnapshot(members: room.usersLocked, lastSeq: room.lastDeliveredSeqLocked, wasMember: true)
                 }
-                let firstOfUser = room.addLocked(connection)
-                connection.outbox.enqueue(.hold(connection.handler, room: name))
+                let firstOfUser = room.addLocked(connection, handler: handler)
+                connection.outbox.enqueue(.hold(handler, room: name))
                 if firstOfUser, let frame = presence?(PresenceChange(kind: .joined, room: name, user: connection.user)) {
                     room.broadcastLocked(frame, except: connection.id)
                 }
@@ -148,7 +149,8 @@ public final class Hub: Sendable {
     /// Sends the join's reply, then releases the room's deliveries held since `join`.
     /// Call exactly once after every successful `join`, with a nil reply if none is due.
     public func completeJoin(_ connection: Connection, room: String, reply: OutboundFrame?) {
-        connection.outbox.enqueue(.release(connection.handler, room: room, reply: reply))
+        guard let handler = connection.handler else { return }
+        connection.outbox.enqueue(.release(handler, room: room, reply: reply))
     }
 
     /// Removes `connection` from `room`; returns false if it was not a member. What is
@@ -215,7 +217,7 @@ public final class Hub: Sendable {
             logger.info("dropping connections that did not drain", metadata: ["connections": "\(stragglers.count)"])
         }
         for connection in stragglers {
-            let handler = connection.handler
+            guard let handler = connection.handler else { continue }
             connection.eventLoop.execute { handler.onLoop.closeTransport() }
         }
         // Closing is immediate on the event loops; wait for it so shutdown returns with

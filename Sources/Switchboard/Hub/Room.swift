@@ -37,11 +37,11 @@ final class Room: @unchecked Sendable {
     func containsLocked(_ id: ConnectionID) -> Bool { positions[id] != nil }
 
     /// Returns whether the user's first connection just arrived.
-    func addLocked(_ connection: Connection) -> Bool {
+    func addLocked(_ connection: Connection, handler: LoopBoundHandler) -> Bool {
         let key = ObjectIdentifier(connection.outbox)
         var group = groups.removeValue(forKey: key) ?? Group(outbox: connection.outbox)
         positions[connection.id] = group.members.count
-        group.members.append(connection.handler)
+        group.members.append(handler)
         group.ids.append(connection.id)
         groups[key] = group
         userConnections[connection.user, default: 0] += 1

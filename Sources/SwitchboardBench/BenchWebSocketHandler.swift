@@ -261,7 +261,7 @@ final class BenchWebSocketHandler: ChannelInboundHandler, @unchecked Sendable {
             recorder.presenceEvents += 1
             return
         }
-        let event = ServerEventScanner.scan(bytes)
+        let event = ServerEventScanner.newMessageFastPath(bytes) ?? ServerEventScanner.scan(bytes)
         switch event.kind {
         case .newMessage:
             handleNewMessage(event, bytes, now: now)

@@ -46,6 +46,58 @@ enum ServerEventScanner {
         return presencePrefix.withUnsafeBytes { memcmp(base, $0.baseAddress!, presencePrefix.count) == 0 }
     }
 
+    private static let newMessagePrefix: [UInt8] = Array(#"{"type":"new_message","payload":{"room":""#.utf8)
+    private static let messageKey: [UInt8] = Array(#"","message":""#.utf8)
+    private static let seqKey: [UInt8] = Array(#""seq":"#.utf8)
+
+    /// A `new_message` in the exact layout the Switchboard server writes (`room` first, `seq`
+    /// last), read by jumping to its three fields instead of walking every byte; nil for any
+    /// other layout, which `scan` then reads. The jumps are safe because a raw `"` cannot
+    /// occur inside a JSON string, so `","message":"` and a trailing `"seq":N}}` can only be
+    /// the keys themselves.
+    @inline(__always)
+    static func newMessageFastPath(_ bytes: UnsafeRawBufferPointer) -> ServerEvent? {
+        let count = bytes.count
+        guard count > newMessagePrefix.count + 16, let base = bytes.baseAddress,
+            newMessagePrefix.withUnsafeBytes({ memcmp(base, $0.baseAddress!, newMessagePrefix.count) == 0 })
+        else { return nil }
+        let roomStart = newMessagePrefix.count
+        guard let roomQuote = memchr(base + roomStart, Int32(quote), count - roomStart) else { return nil }
+        let roomEnd = base.distance(to: UnsafeRawPointer(roomQuote))
+        guard let keyStart = find(messageKey, in: bytes, from: roomEnd) else { return nil }
+        let messageStart = keyStart + messageKey.count
+        // Backwards from the end: `"seq":<digits>}}`.
+        var end = count
+        while end > 0, bytes[end - 1] == UInt8(ascii: "}") || isSpace(bytes[end - 1]) { end -= 1 }
+        var digitsStart = end
+        while digitsStart > 0, bytes[digitsStart - 1] &- UInt8(ascii: "0") < 10 { digitsStart -= 1 }
+        guard digitsStart < end, digitsStart >= seqKey.count + messageStart,
+            seqKey.withUnsafeBytes({ memcmp(base + digitsStart - seqKey.count, $0.baseAddress!, seqKey.count) == 0 })
+        else { return nil }
+        var event = ServerEvent()
+        event.kind = .newMessage
+        event.room = roomStart..<roomEnd
+        event.seq = leadingInteger(bytes, from: digitsStart, to: end)
+        event.messageNanos = leadingInteger(bytes, from: messageStart, to: count)
+        return event
+    }
+
+    /// The offset of `needle` (which starts with a quote) in `bytes` at or after `from`.
+    @inline(__always)
+    private static func find(_ needle: [UInt8], in bytes: UnsafeRawBufferPointer, from: Int) -> Int? {
+        let base = bytes.baseAddress!
+        var position = from
+        return needle.withUnsafeBytes { key -> Int? in
+            while bytes.count - position >= key.count {
+                guard let found = memchr(base + position, Int32(key[0]), bytes.count - position - key.count + 1) else { return nil }
+                let offset = base.distance(to: UnsafeRawPointer(found))
+                if memcmp(base + offset, key.baseAddress!, key.count) == 0 { return offset }
+                position = offset + 1
+            }
+            return nil
+        }
+    }
+
     private enum Key {
         case type, id, payload, ticket, room, seq, message, code, members, uninteresting
     }

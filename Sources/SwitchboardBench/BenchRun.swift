@@ -12,7 +12,7 @@ import NIOPosix
 /// `submit`, so measurement never waits on it.
 public final class BenchRun: Sendable {
     let configuration: BenchConfiguration
-    private let log: @Sendable (String) -> Void
+    let log: @Sendable (String) -> Void
 
     /// How long no client may read anything for the join storm to count as over.
     static let settleQuiet: Int64 = 500_000_000
@@ -278,160 +278,10 @@ public final class BenchRun: Sendable {
         }
     }
 
-    // MARK: fanout
-
-    private func runFanout(live: [BenchClient], connector: BenchConnector, probe: ServerProcessProbe?, deadline: Deadline) async throws -> BenchReport.FanoutResult {
-        let config = configuration
-        var members: [String: Int] = [:]
-        for client in live { members[client.room, default: 0] += 1 }
-        let senders = Self.pickSenders(live: live, count: config.senders, rooms: config.rooms)
-        let duration = min(config.duration, deadline.remaining - Self.stragglerWait - 1)
-        guard duration > 0 else { throw BenchConfigurationError("no time left to send: raise --max-seconds") }
-        log("  sending \(config.rate) msg/s from \(senders.count) senders for \(duration) s to \(live.count) clients")
-
-        let start = WallClock.nowNanos()
-        _ = await forEachLoop(connector) { $0.startStep(at: start) }
-        let serverCPU0 = probe?.cpuMilliseconds()
-        let benchCPU0 = ProcessResources.selfCPUSeconds()
-        let cores0 = CPUCoreSample.take()
-        // Each sender sends at rate/senders, offset so that the senders take turns.
-        let intervalNanos = Int64(Double(senders.count) / config.rate * 1e9)
-        let end = start + Int64(duration * 1e9)
-        let futures = senders.enumerated().map { position, sender in
-            SenderSchedule.start(
-                handler: sender.handler, size: config.size, start: start + intervalNanos * Int64(position) / Int64(senders.count),
-                interval: intervalNanos, end: end, deadline: deadline
-            )
-        }
-        var sent: [Int] = []
-        for future in futures { sent.append((try? await future.get()) ?? 0) }
-        let sendNanos = WallClock.nowNanos() - start
-        let messages = sent.reduce(0, +)
-        let expected = zip(senders, sent).reduce(0) { $0 + $1.1 * (members[$1.0.room] ?? 0) }
-
-        // Deliveries still on the way.
-        let waitUntil = WallClock.nowNanos() + Int64(Self.stragglerWait * 1e9)
-        while WallClock.nowNanos() < waitUntil {
-            let received = await forEachLoop(connector) { $0.deliveries }.reduce(0, +)
-            if received >= expected { break }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        let wall = Self.seconds(WallClock.nowNanos() - start)
-        let snapshots = await forEachLoop(connector) { $0.snapshot() }
-        var latency = LoopRecorder.makeHistogram()
-        for snapshot in snapshots { latency.add(snapshot.latency) }
-        let received = snapshots.reduce(0) { $0 + $1.deliveries }
-        let lastDelivery = snapshots.map(\.lastDeliveryNanos).max() ?? 0
-        // An overloaded server keeps delivering after the senders stop: count those seconds too.
-        let window = max(Self.seconds(sendNanos), Self.seconds(lastDelivery - start))
-        var result = BenchReport.FanoutResult(
-            rate: config.rate, members: live.count, sendSeconds: Self.seconds(sendNanos), messagesSent: messages,
-            sendRate: (Double(messages) / max(Self.seconds(sendNanos), 0.001)).rounded(),
-            expectedDeliveries: expected, receivedDeliveries: received,
-            lossPct: expected > 0 ? Self.round3(max(0, Double(expected - received) / Double(expected) * 100)) : 0,
-            deliveriesPerS: (Double(received) / max(window, 0.001)).rounded(), latencyMs: LatencySummary(microseconds: latency),
-            benchCPUPct: ((ProcessResources.selfCPUSeconds() - benchCPU0) / wall * 100).rounded()
-        )
-        if let probe, let before = serverCPU0, let after = probe.cpuMilliseconds() {
-            result.serverCPUPct = ((after - before) / 1000 / wall * 100).rounded()
-            if received > 0 { result.serverCPUUsPerDelivery = Self.round3((after - before) * 1000 / Double(received)) }
-        }
-        result.coresBusyPct = pinnedCoresBusy(since: cores0)
-        return result
-    }
-
-    /// The first live client of each room in turn (so senders spread over the rooms).
-    static func pickSenders(live: [BenchClient], count: Int, rooms: Int) -> [BenchClient] {
-        var byRoom: [String: [BenchClient]] = [:]
-        for client in live { byRoom[client.room, default: []].append(client) }
-        var picked: [BenchClient] = []
-        var used = Set<Int>()
-        var roomIndex = 0
-        var misses = 0
-        while picked.count < min(count, live.count), misses < rooms {
-            let room = "r\(roomIndex % rooms)"
-            roomIndex += 1
-            if let candidate = byRoom[room]?.first(where: { !used.contains($0.index) }) {
-                picked.append(candidate)
-                used.insert(candidate.index)
-                misses = 0
-            } else {
-                misses += 1
-            }
-        }
-        return picked
-    }
-
-    // MARK: broadcast
-
-    private func runBroadcast(live: [BenchClient], connector: BenchConnector, probe: ServerProcessProbe?, deadline: Deadline) async throws -> BenchReport.BroadcastResult {
-        let config = configuration
-        let tracker = BroadcastTracker()
-        let start = WallClock.nowNanos()
-        _ = await forEachLoop(connector) { recorder in
-            recorder.broadcastTracker = tracker
-            recorder.startStep(at: start)
-        }
-        let serverCPU0 = probe?.cpuMilliseconds()
-        let benchCPU0 = ProcessResources.selfCPUSeconds()
-        var sender = live[0]
-        log("  broadcasting \(config.messages) messages, one at a time, to \(live.count) members")
-        var sentCount = 0
-        for number in 0..<config.messages {
-            let due = start + Int64(Double(number) * config.interval * 1e9)
-            let now = WallClock.nowNanos()
-            if due > now { try? await Task.sleep(for: .nanoseconds(due - now)) }
-            guard deadline.remaining > Self.stragglerWait + 1 else {
-                log("  stopping after \(sentCount) messages: --max-seconds is near")
-                break
-            }
-            if !sender.isAlive, let replacement = live.first(where: \.isAlive) { sender = replacement }
-            let members = live.reduce(0) { $0 + ($1.isAlive ? 1 : 0) }
-            let handler = sender.handler
-            let size = config.size
-            let sentNanos: Int64? = try? await sender.eventLoop.submit { () -> Int64? in
-                var sent: Int64?
-                handler.sendChatMessage(size: size) { nanos in
-                    sent = nanos
-                    tracker.begin(sentNanos: nanos, expected: members)
-                }
-                return sent
-            }.get()
-            guard let sentNanos = sentNanos ?? nil else { throw BenchConfigurationError("the sender's connection is closed and no live client is left") }
-            sentCount += 1
-            let complete = await tracker.waitForAll(sentNanos: sentNanos, timeout: .seconds(Int64(Self.stragglerWait)), on: sender.eventLoop)
-            let results = tracker.results()
-            if let last = results.last {
-                let time = last.timeToAllNanos.map { "\(Double($0 / 1000) / 1000) ms" } ?? "incomplete (\(last.received)/\(last.expected))"
-                log("  message \(number + 1): \(complete ? "reached all \(last.expected) members" : "NOT everyone"), time to all: \(time)")
-            }
-        }
-        let wall = Self.seconds(WallClock.nowNanos() - start)
-        let snapshots = await forEachLoop(connector) { $0.snapshot() }
-        var latency = LoopRecorder.makeHistogram()
-        for snapshot in snapshots { latency.add(snapshot.latency) }
-        let results = tracker.results()
-        let expected = results.reduce(0) { $0 + $1.expected }
-        let received = results.reduce(0) { $0 + $1.received }
-        var result = BenchReport.BroadcastResult(
-            members: live.count, messagesSent: results.count, messagesComplete: results.filter(\.complete).count,
-            expectedDeliveries: expected, receivedDeliveries: received,
-            lossPct: expected > 0 ? Self.round3(max(0, Double(expected - received) / Double(expected) * 100)) : 0,
-            latencyMs: LatencySummary(microseconds: latency),
-            timeToAllMs: LatencySummary(nanoseconds: results.compactMap(\.timeToAllNanos)),
-            timeToAllPerMessageMs: results.map { $0.timeToAllNanos.map { Double($0 / 1000) / 1000 } },
-            benchCPUPct: ((ProcessResources.selfCPUSeconds() - benchCPU0) / wall * 100).rounded()
-        )
-        if let probe, let before = serverCPU0, let after = probe.cpuMilliseconds() {
-            result.serverCPUPct = ((after - before) / 1000 / wall * 100).rounded()
-        }
-        return result
-    }
-
     // MARK: helpers
 
     /// Runs `body` on every loop's recorder, on that loop, and collects the results.
-    private func forEachLoop<T: Sendable>(_ connector: BenchConnector, _ body: @escaping @Sendable (LoopRecorder) -> T) async -> [T] {
+    func forEachLoop<T: Sendable>(_ connector: BenchConnector, _ body: @escaping @Sendable (LoopRecorder) -> T) async -> [T] {
         var results: [T] = []
         for recorder in connector.recorders {
             if let value = try? await recorder.eventLoop.submit({ body(recorder) }).get() { results.append(value) }
@@ -450,7 +300,7 @@ public final class BenchRun: Sendable {
 
     /// Busy % of the server's and this process's cores since `earlier`, when each is pinned to
     /// its own single core (`taskset -c`), else nil.
-    private func pinnedCoresBusy(since earlier: CPUCoreSample) -> [Double]? {
+    func pinnedCoresBusy(since earlier: CPUCoreSample) -> [Double]? {
         guard let pid = configuration.serverPID,
             let serverCore = ServerProcessProbe.pinnedCPU(pid: String(pid)),
             let benchCore = ServerProcessProbe.pinnedCPU(pid: "self"), serverCore != benchCore
@@ -470,54 +320,4 @@ public final class BenchRun: Sendable {
 
     static func seconds(_ nanos: Int64) -> Double { (Double(nanos) / 1e6).rounded() / 1000 }
     static func round3(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
-}
-
-/// The run's overall time limit (`--max-seconds`), which Ctrl-C or SIGTERM also ends: every
-/// phase checks it, so an interrupted run still closes its clients and reports what it saw.
-final class Deadline: Sendable {
-    let endNanos: Int64
-    private let interrupted = NIOLockedValueBox(false)
-
-    init(seconds: Double) {
-        endNanos = WallClock.nowNanos() + Int64(seconds * 1e9)
-    }
-
-    var remaining: Double {
-        interrupted.withLockedValue { $0 } ? 0 : Double(endNanos - WallClock.nowNanos()) / 1e9
-    }
-
-    var passed: Bool { remaining <= 0 }
-    var wasInterrupted: Bool { interrupted.withLockedValue { $0 } }
-
-    func interrupt() {
-        interrupted.withLockedValue { $0 = true }
-    }
-}
-
-/// Turns SIGINT and SIGTERM into `Deadline.interrupt()` for the length of a run; a second
-/// signal, or 30 s without the run finishing, exits at once.
-final class InterruptHandler {
-    private let sources: [any DispatchSourceSignal]
-
-    init(deadline: Deadline, log: @escaping @Sendable (String) -> Void) {
-        let signalled = NIOLockedValueBox(false)
-        sources = [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                if signalled.withLockedValue({ value in defer { value = true }; return value }) { exit(130) }
-                log("switchboard bench: interrupted; closing the clients and reporting (again to quit at once)")
-                deadline.interrupt()
-                DispatchQueue.global().asyncAfter(deadline: .now() + 30) { exit(130) }
-            }
-            source.resume()
-            return source
-        }
-    }
-
-    func cancel() {
-        for source in sources { source.cancel() }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
-    }
 }

@@ -8,14 +8,17 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Load-test a Switchboard deployment you run (fanout, broadcast or idle).",
         discussion: """
-            fanout:    --clients 1000 --rooms 1 --senders 10 --rate 100 --size 100 --duration 10s
-            broadcast: --clients 19000 --messages 20 --interval 1s (all clients in one room)
-            idle:      --clients 10000 --hold 5s (clients/10 rooms); --pid for server RSS and CPU
-            Only benchmark servers you run or are allowed to load-test.
+            Scenarios, with their defaults:
+              fanout     --clients 1000 --rooms 1 --senders 10 --rate 100
+                         --size 100 --duration 10s
+              broadcast  --clients 19000 --messages 20 --interval 1s (one room)
+              idle       --clients 10000 --hold 5s (clients/10 rooms)
+            With --pid (a server on this machine) it also reports the server's
+            RSS and CPU. Only benchmark servers you run or may load-test.
             """
     )
 
-    @Argument(help: "fanout | broadcast | idle (or use --scenario).") var scenarioArgument: String?
+    @Argument(help: "fanout | broadcast | idle (or use --scenario).") var scenario: String?
     @Option(name: .customLong("scenario"), help: "fanout | broadcast | idle.") var scenarioOption: String?
     @Option(help: "Server base URL: http, https, ws or wss; logins go to <url>/login, sockets to <url>/ws.")
     var url = "http://127.0.0.1:8080"
@@ -43,10 +46,28 @@ struct Bench: AsyncParsableCommand {
         return seconds
     }
 
+    func validate() throws {
+        _ = try makeConfiguration()
+    }
+
     func run() async throws {
-        let name = scenarioArgument ?? scenarioOption ?? "fanout"
-        if let scenarioArgument, let scenarioOption, scenarioArgument != scenarioOption {
-            throw ValidationError("scenario given twice: \(scenarioArgument) and --scenario \(scenarioOption)")
+        let configuration = try makeConfiguration()
+        let report = try await BenchRun(configuration: configuration, log: { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }).run()
+        if json {
+            FileHandle.standardError.write(Data((report.table() + "\n").utf8))
+            print(report.json())
+        } else {
+            print(report.table())
+        }
+        if report.error != nil { throw ExitCode(1) }
+    }
+
+    private func makeConfiguration() throws -> BenchConfiguration {
+        let name = scenario ?? scenarioOption ?? "fanout"
+        if let scenario, let scenarioOption, scenario != scenarioOption {
+            throw ValidationError("scenario given twice: \(scenario) and --scenario \(scenarioOption)")
         }
         guard let scenario = BenchConfiguration.Scenario(rawValue: name) else {
             throw ValidationError("unknown scenario \(name): use fanout, broadcast or idle")
@@ -74,16 +95,6 @@ struct Bench: AsyncParsableCommand {
         if let maxSeconds { configuration.maxSeconds = maxSeconds }
         configuration.threads = threads
         do { try configuration.validate() } catch { throw ValidationError("\(error)") }
-
-        let report = try await BenchRun(configuration: configuration, log: { line in
-            FileHandle.standardError.write(Data((line + "\n").utf8))
-        }).run()
-        if json {
-            FileHandle.standardError.write(Data((report.table() + "\n").utf8))
-            print(report.json())
-        } else {
-            print(report.table())
-        }
-        if report.error != nil { throw ExitCode(1) }
+        return configuration
     }
 }

@@ -64,7 +64,9 @@ struct HTTPEndpointTests {
 struct UpgradeTests {
     @Test("missing, unknown, reused and expired tickets get 401")
     func tickets() async throws {
-        try await ChatTestServer.run({ $0.ticketLifetime = .milliseconds(300) }) { server in
+        // Long enough that a slow machine (ThreadSanitizer, a busy CI) still redeems the fresh
+        // tickets in time; the expired one waits past it.
+        try await ChatTestServer.run({ $0.ticketLifetime = .seconds(3) }) { server in
             await #expect(throws: TestWebSocketClient.Refused.self) { _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws") }
             do {
                 _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=deadbeef")
@@ -81,7 +83,7 @@ struct UpgradeTests {
                 #expect(refused.status == 401)
             }
             let stale = try await server.ticket(for: "late")
-            try await Task.sleep(for: .milliseconds(500))
+            try await Task.sleep(for: .milliseconds(3500))
             do {
                 _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=\(stale)")
                 Issue.record("expired ticket accepted")

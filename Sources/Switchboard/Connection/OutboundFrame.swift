@@ -68,8 +68,13 @@ public struct OutboundFrame: Sendable {
     }
 
     private static func writeHeader(into buffer: inout ByteBuffer, at index: Int, opcode: WebSocketOpcode, payloadLength: Int) {
-        let first = 0x80 | UInt8(webSocketOpcode: opcode)
-        buffer.setInteger(first, at: index)
+        writeHeader(into: &buffer, at: index, firstByte: 0x80 | UInt8(webSocketOpcode: opcode), payloadLength: payloadLength)
+    }
+
+    /// Writes a server frame header (no mask) of `headerSize(payloadLength)` bytes at `index`;
+    /// `firstByte` is FIN, the RSV bits and the opcode.
+    static func writeHeader(into buffer: inout ByteBuffer, at index: Int, firstByte: UInt8, payloadLength: Int) {
+        buffer.setInteger(firstByte, at: index)
         if payloadLength <= 125 {
             buffer.setInteger(UInt8(payloadLength), at: index + 1)
         } else if payloadLength <= Int(UInt16.max) {

@@ -159,16 +159,8 @@ extension PerMessageDeflate {
             let length = output.readableBytes
             let size = OutboundFrame.headerSize(length)
             let start = output.readerIndex - size
-            output.setInteger(0xC0 | (first & 0x0F), at: start)  // FIN + RSV1 + opcode
-            if length <= 125 {
-                output.setInteger(UInt8(length), at: start + 1)
-            } else if length <= Int(UInt16.max) {
-                output.setInteger(UInt8(126), at: start + 1)
-                output.setInteger(UInt16(length), at: start + 2)
-            } else {
-                output.setInteger(UInt8(127), at: start + 1)
-                output.setInteger(UInt64(length), at: start + 2)
-            }
+            // FIN + RSV1 (compressed) + the original opcode.
+            OutboundFrame.writeHeader(into: &output, at: start, firstByte: 0xC0 | (first & 0x0F), payloadLength: length)
             output.moveReaderIndex(to: start)
             return OutboundFrame(prebuilt: output)
         }

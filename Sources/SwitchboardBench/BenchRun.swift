@@ -251,6 +251,9 @@ public final class BenchRun: Sendable {
             return "\(error)"
         }
         let text = "\(error)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "TLS certificate not trusted (--insecure skips the check for self-signed test setups)"
+        }
         if text.contains("connectTimeout") { return "connect timeout" }
         if let range = text.range(of: "errno: ") {
             return "errno " + text[range.upperBound...].prefix { $0.isNumber }

@@ -76,7 +76,7 @@ final class BenchWebSocketHandler: ChannelInboundHandler, @unchecked Sendable {
         let reason = closeReason ?? "no close frame"
         if let promise = upgradePromise {
             upgradePromise = nil
-            promise.fail(BenchClientError("closed before the upgrade response"))
+            promise.fail(BenchClientError("closed before the upgrade response" + (closeReason.map { " (\($0))" } ?? "")))
         }
         if let promise = ackPromise {
             ackPromise = nil
@@ -88,7 +88,7 @@ final class BenchWebSocketHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if closeReason == nil { closeReason = "error: \(error)" }
+        if closeReason == nil { closeReason = "error: \(BenchRun.shortDescription(error))" }
         context.close(promise: nil)
     }
 

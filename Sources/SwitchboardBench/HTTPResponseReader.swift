@@ -19,12 +19,14 @@ final class HTTPResponseReader: ChannelInboundHandler, @unchecked Sendable {
     private var buffer = ByteBuffer()
     private var pending: EventLoopPromise<Response>?
     private var head: (status: Int, contentLength: Int?, chunked: Bool, closes: Bool)?
+    /// Why the connection failed (a TLS handshake error, say), for the failed login's report.
+    private var failure: (any Error)?
 
     /// Writes `request` and completes with its response (fails after 10 s or on close).
     func send(_ request: ByteBuffer, on channel: any Channel) -> EventLoopFuture<Response> {
         channel.eventLoop.flatSubmit { [self] in
             guard pending == nil, channel.isActive else {
-                return channel.eventLoop.makeFailedFuture(BenchClientError("connection closed"))
+                return channel.eventLoop.makeFailedFuture(failure ?? BenchClientError("connection closed"))
             }
             let promise = channel.eventLoop.makePromise(of: Response.self)
             pending = promise
@@ -52,13 +54,14 @@ final class HTTPResponseReader: ChannelInboundHandler, @unchecked Sendable {
             if let head, head.contentLength == nil, !head.chunked {
                 promise.succeed(Response(status: head.status, body: buffer.readBytes(length: buffer.readableBytes) ?? [], closes: true))
             } else {
-                promise.fail(BenchClientError("connection closed"))
+                promise.fail(failure ?? BenchClientError("connection closed"))
             }
         }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if failure == nil { failure = error }
         context.close(promise: nil)
     }
 

@@ -245,7 +245,7 @@ public final class BenchRun: Sendable {
     /// Error text short enough to count by kind (NIO's descriptions carry addresses and ids).
     static func shortDescription(_ error: any Error) -> String {
         if let error = error as? BenchClientError { return error.description }
-        if let error = error as? IOError { return "errno \(error.errnoCode)" + (error.errnoCode == EMFILE ? " (too many open files)" : "") }
+        if let error = error as? IOError { return "errno \(error.errnoCode) (\(String(cString: strerror(error.errnoCode))))" }
         if let error = error as? ChannelError {
             if case .connectTimeout = error { return "connect timeout" }
             return "\(error)"
@@ -255,8 +255,8 @@ public final class BenchRun: Sendable {
             return "TLS certificate not trusted (--insecure skips the check for self-signed test setups)"
         }
         if text.contains("connectTimeout") { return "connect timeout" }
-        if let range = text.range(of: "errno: ") {
-            return "errno " + text[range.upperBound...].prefix { $0.isNumber }
+        if let range = text.range(of: "errno: "), let code = Int32(text[range.upperBound...].prefix { $0.isNumber }) {
+            return "errno \(code) (\(String(cString: strerror(code))))"
         }
         return String(text.prefix(80))
     }

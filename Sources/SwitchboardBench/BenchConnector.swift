@@ -23,11 +23,17 @@ final class BenchConnector: Sendable {
         recorders = group.makeIterator().map { LoopRecorder(eventLoop: $0) }
         let host = target.host == "localhost" ? "127.0.0.1" : target.host
         serverAddress = try SocketAddress.makeAddressResolvingHost(host, port: target.port)
+        #if os(Linux)
+        // Linux routes all of 127.0.0.0/8 to the loopback device; macOS configures only
+        // 127.0.0.1, and the socket option below is Linux's.
         if target.isIPv4Loopback, configuration.localIPs > 1 {
             localAddresses = try (1...configuration.localIPs).map { try SocketAddress(ipAddress: "127.0.0.\($0)", port: 0) }
         } else {
             localAddresses = []
         }
+        #else
+        localAddresses = []
+        #endif
         if target.useTLS {
             var tls = TLSConfiguration.makeClientConfiguration()
             if configuration.insecure { tls.certificateVerification = .none }

@@ -67,29 +67,14 @@ struct UpgradeTests {
         // Long enough that a slow machine (ThreadSanitizer, a busy CI) still redeems the fresh
         // tickets in time; the expired one waits past it.
         try await ChatTestServer.run({ $0.ticketLifetime = .seconds(3) }) { server in
-            await #expect(throws: TestWebSocketClient.Refused.self) { _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws") }
-            do {
-                _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=deadbeef")
-                Issue.record("unknown ticket accepted")
-            } catch let refused as TestWebSocketClient.Refused {
-                #expect(refused.status == 401)
-            }
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws") == 401, "missing ticket accepted")
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=deadbeef") == 401, "unknown ticket accepted")
             let ticket = try await server.ticket(for: "once")
             let first = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=\(ticket)")
-            do {
-                _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=\(ticket)")
-                Issue.record("reused ticket accepted")
-            } catch let refused as TestWebSocketClient.Refused {
-                #expect(refused.status == 401)
-            }
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)") == 401, "reused ticket accepted")
             let stale = try await server.ticket(for: "late")
             try await Task.sleep(for: .milliseconds(3500))
-            do {
-                _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=\(stale)")
-                Issue.record("expired ticket accepted")
-            } catch let refused as TestWebSocketClient.Refused {
-                #expect(refused.status == 401)
-            }
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(stale)") == 401, "expired ticket accepted")
             await first.close()
         }
     }
@@ -101,15 +86,7 @@ struct UpgradeTests {
             let results = await withTaskGroup(of: Int.self) { group -> [Int] in
                 for _ in 0..<20 {
                     group.addTask {
-                        do {
-                            let client = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=\(ticket)")
-                            await client.close()
-                            return 101
-                        } catch let refused as TestWebSocketClient.Refused {
-                            return refused.status
-                        } catch {
-                            return -1
-                        }
+                        (try? await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)")) ?? -1
                     }
                 }
                 return await group.reduce(into: []) { $0.append($1) }
@@ -123,14 +100,7 @@ struct UpgradeTests {
     func defaultOrigins() async throws {
         try await ChatTestServer.run { server in
             let foreign = try await server.ticket(for: "o1")
-            do {
-                _ = try await TestWebSocketClient.connect(
-                    port: server.port, path: "/ws?ticket=\(foreign)", headers: [("Origin", "http://evil.example")]
-                )
-                Issue.record("foreign origin accepted")
-            } catch let refused as TestWebSocketClient.Refused {
-                #expect(refused.status == 403)
-            }
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(foreign)", headers: [("Origin", "http://evil.example")]) == 403, "foreign origin accepted")
             let own = try await server.connect("o2", headers: [("Origin", "http://127.0.0.1:\(server.port)")])
             let none = try await server.connect("o3")
             await own.close()
@@ -144,26 +114,14 @@ struct UpgradeTests {
             let allowed = try await server.connect("p1", headers: [("Origin", "https://chat.example.com")])
             await allowed.close()
             let ticket = try await server.ticket(for: "p2")
-            do {
-                _ = try await TestWebSocketClient.connect(
-                    port: server.port, path: "/ws?ticket=\(ticket)", headers: [("Origin", "http://127.0.0.1:\(server.port)")]
-                )
-                Issue.record("origin outside the configured list accepted")
-            } catch let refused as TestWebSocketClient.Refused {
-                #expect(refused.status == 403)
-            }
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)", headers: [("Origin", "http://127.0.0.1:\(server.port)")]) == 403, "origin outside the configured list accepted")
         }
     }
 
     @Test("the echo endpoint is off by default")
     func echoOffByDefault() async throws {
-        try await ChatTestServer.run { server in
-            do {
-                _ = try await TestWebSocketClient.connect(port: server.port, path: "/echo")
-                Issue.record("echo endpoint reachable by default")
-            } catch let refused as TestWebSocketClient.Refused {
-                #expect(refused.status == 404)
-            }
+        try await ChatTestServer.run { (server: ChatTestServer) async throws in
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/echo") == 404, "echo endpoint reachable by default")
         }
     }
 
@@ -202,12 +160,7 @@ struct GracefulShutdownTests {
             try await eventually("draining") { server.server.state.isDraining }
             #expect(try await server.http("GET", "/healthz").status == 503)
             let ticket = try await server.ticket(for: "late")
-            do {
-                _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=\(ticket)")
-                Issue.record("upgrade accepted while draining")
-            } catch let refused as TestWebSocketClient.Refused {
-                #expect(refused.status == 503)
-            }
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)") == 503, "upgrade accepted while draining")
             await draining.value
             // The stubborn peer never answers: it is dropped at the drain deadline.
             try await eventually("the drain deadline", timeout: .seconds(20)) { server.server.hub.openTransportCount == 0 }

@@ -82,6 +82,20 @@ public final class TestWebSocketClient: @unchecked Sendable {
         return client
     }
 
+    /// The HTTP status an upgrade request gets: 101 (the connection is closed again at once)
+    /// or the refusal's status. For tests of who may connect.
+    public static func upgradeStatus(
+        port: Int, path: String, headers: [(String, String)] = [], tls: NIOSSLContext? = nil
+    ) async throws -> Int {
+        do {
+            let client = try await connect(port: port, path: path, headers: headers, tls: tls)
+            await client.close()
+            return 101
+        } catch let refused as Refused {
+            return refused.status
+        }
+    }
+
     // MARK: sending
 
     public func send(text: String) async throws {

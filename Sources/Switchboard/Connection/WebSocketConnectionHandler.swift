@@ -240,8 +240,6 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    var queuedMessages: Int { queue.queuedMessages }
-
     /// Closes politely: the close frame goes after everything already queued.
     func requestClose(_ code: CloseCode, reason: String = "") {
         flushIfNeeded()

@@ -80,7 +80,7 @@ final class FanOutBench: @unchecked Sendable {
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
             logger: logger
         )
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let group = ServiceGroup(configuration: .init(services: [hub, app], logger: logger))
         self.hub = hub
         self.group = group
         serverTask = Task { try await group.run() }

@@ -73,14 +73,16 @@ public struct ChatServer: Sendable {
         )
     }
 
-    /// The services to run: the HTTP server, then the hub's drain (which shuts down first).
+    /// The services to run: the hub (its event handlers), the HTTP server, then the hub's
+    /// drain. They shut down in reverse: drain the connections, stop HTTP, then wait for the
+    /// last event handlers.
     public func makeServiceGroup(
         onListening: @escaping @Sendable (Int) async -> Void = { _ in },
         signals: [UnixSignal] = [.sigterm, .sigint]
     ) throws -> ServiceGroup {
         let app = try makeApplication(onListening: onListening)
         let drain = HubDrainService(hub: hub, state: state, drainTimeout: configuration.drainTimeout)
-        return ServiceGroup(configuration: .init(services: [app, drain], gracefulShutdownSignals: signals, logger: logger))
+        return ServiceGroup(configuration: .init(services: [hub, app, drain], gracefulShutdownSignals: signals, logger: logger))
     }
 
     /// Who may upgrade: `/ws` with a valid ticket from an allowed origin; the echo endpoint

@@ -49,7 +49,7 @@ struct LibraryTestServer {
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
             logger: logs.logger
         )
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logs.logger))
+        let group = ServiceGroup(configuration: .init(services: [hub, app], logger: logs.logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()

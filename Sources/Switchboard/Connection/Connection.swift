@@ -50,6 +50,12 @@ public final class Connection: Sendable, Hashable, CustomStringConvertible {
         outbox.enqueue(.fail(handler, code, reason))
     }
 
+    /// The event handlers caught up: the read side may read the socket again.
+    func resumeReading() {
+        guard let handler else { return }
+        eventLoop.execute { handler.onLoop.resumeReading() }
+    }
+
     public var description: String { "\(id)(\(user))" }
 
     var logMetadata: Logger.Metadata {

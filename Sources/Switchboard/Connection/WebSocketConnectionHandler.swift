@@ -7,9 +7,12 @@ import NIOWebSocket
 ///
 /// It decides nothing itself: protocol events go to `InboundMessageAssembler`, lifecycle events
 /// to `ConnectionStateMachine`, and this type performs the actions they return.
-final class WebSocketConnectionHandler: ChannelInboundHandler {
+final class WebSocketConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = WebSocketFrame
-    typealias InboundOut = InboundMessage
+    // Outbound, this handler only sees `read` (to pause reading); frames are written by
+    // `FrameWriter`, in front of the encoder.
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
 
     let connection: Connection
     private let hub: Hub
@@ -33,12 +36,20 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// Set when permessage-deflate was negotiated: every data frame is compressed on its way
     /// out, by this connection's own compressor.
     private let deflater: PerMessageDeflate.Deflater?
+    /// Where complete messages go: to the event handlers (`.events`), or straight back to
+    /// the peer (`.echo`, on the event loop, for conformance suites).
+    private let inbox: ConnectionInbox?
+    /// The inbox is full: `read` is held back until the handlers catch up.
+    private var readingPaused = false
+    private var readHeldBack = false
 
     init(
         connection: Connection, hub: Hub, writer: FrameWriter, configuration: ConnectionConfiguration, logger: Logger,
+        inbox: ConnectionInbox?,
         compression: (inflater: PerMessageDeflate.Inflater, deflater: PerMessageDeflate.Deflater)? = nil
     ) {
         self.connection = connection
+        self.inbox = inbox
         self.hub = hub
         self.writer = writer
         self.configuration = configuration
@@ -96,6 +107,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         if event is ChannelShouldQuiesceEvent {
             // Through the outbox, so the close frame comes after what is already queued.
             connection.close(.goingAway, reason: "server shutting down")
+        } else if case ChannelEvent.inputClosed = event {
+            // The peer ended its side of the TCP connection (half-closure is on for HTTP):
+            // with no close frame first that is an abnormal end, after ours it completes
+            // the closing handshake. Either way nothing more can be read: close.
+            perform(state.transportClosed())
+            context.close(promise: nil)
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -123,7 +140,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
                 logger.info("flood", metadata: connection.logMetadata)
                 flooded = true
             }
-            context.fireChannelRead(wrapInboundOut(message))
+            hand(message, context: context)
         case .ping(let payload):
             writeControl(.frame(opcode: .pong, payload: payload, allocator: context.channel.allocator))
         case .close(let code):
@@ -140,8 +157,48 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         guard !violated, state.acceptsInbound else { return }
         violated = true
         logger.debug("protocol violation", metadata: connection.logMetadata.merging(["reason": "\(reason)", "code": "\(code)"]) { $1 })
-        context.fireChannelRead(wrapInboundOut(InboundMessage(kind: .violation(code, reason), data: ByteBuffer())))
+        guard inbox != nil else {
+            fail(code, reason: reason)
+            return
+        }
+        hand(InboundMessage(kind: .violation(code, reason), data: ByteBuffer()), context: context)
         scheduleCloseTimer(context) { $0.fail(code, reason: reason) }
+    }
+
+    /// Passes a complete message on: to the inbox (and the dispatcher, if no handler task is
+    /// draining it), or, in echo mode, back to the peer at once.
+    private func hand(_ message: InboundMessage, context: ChannelHandlerContext) {
+        guard let inbox else {
+            let opcode: WebSocketOpcode = message.kind == .binary ? .binary : .text
+            // Flushed once per read burst, in `channelReadComplete`.
+            deliver(.frame(opcode: opcode, payload: message.data, allocator: context.channel.allocator), room: nil)
+            return
+        }
+        let admission = inbox.append(message)
+        if admission.pauseReading { readingPaused = true }
+        if admission.schedule { hub.dispatcher.schedule(inbox) }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if inbox == nil { flushIfNeeded() }
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readingPaused {
+            readHeldBack = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// The handlers caught up with the inbox: read the socket again.
+    func resumeReading() {
+        readingPaused = false
+        if readHeldBack, let context {
+            readHeldBack = false
+            context.read()
+        }
     }
 
     /// Fails the connection (RFC 6455 §7.1.7): close frame, then the transport.

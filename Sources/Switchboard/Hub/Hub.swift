@@ -2,6 +2,7 @@ import Logging
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
+import ServiceLifecycle
 
 /// The registry of live, usable connections and of rooms, and the only way to broadcast.
 ///
@@ -34,6 +35,8 @@ public final class Hub: Sendable {
     private let onDisconnect: DisconnectObserver?
     let logger: Logger
     private let metrics = HubMetrics()
+    /// Runs the connections' event handlers; owned by `run()`.
+    let dispatcher: EventDispatcher
 
     public init(
         logger: Logger = Logger(label: "switchboard.hub"),
@@ -43,6 +46,7 @@ public final class Hub: Sendable {
         self.logger = logger
         self.presence = presence
         self.onDisconnect = onDisconnect
+        self.dispatcher = EventDispatcher(logger: logger)
     }
 
     // MARK: registry
@@ -228,6 +232,20 @@ public final class Hub: Sendable {
     private func waitForTransports(until deadline: ContinuousClock.Instant) async {
         while openTransportCount > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
+
+extension Hub: Service {
+    /// Runs the connections' event handlers, in one structured task group, until graceful
+    /// shutdown; then waits for the handlers in flight. Add the hub to the application's
+    /// services, before the HTTP server, so it stops after the connections have closed:
+    /// `Application(router:, server: .switchboard(hub: hub, …), services: [hub])`.
+    public func run() async {
+        await withGracefulShutdownHandler {
+            await dispatcher.run()
+        } onGracefulShutdown: {
+            self.dispatcher.finish()
         }
     }
 }

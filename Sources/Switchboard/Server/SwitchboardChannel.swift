@@ -13,12 +13,14 @@ import NIOWebSocket
 /// to Switchboard's NIO handlers (not to Swift tasks), so fan-out stays on the event loops.
 ///
 /// Adopt it in any Hummingbird application with
-/// `Application(router: router, server: .switchboard(hub: hub, router: events) { request, channel in ... })`.
+/// `Application(router: router, server: .switchboard(hub: hub, router: events) { request, channel in ... }, services: [hub])`
+/// (the hub runs the connections' event handlers; see `Hub.run()`).
 public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
     public typealias ShouldUpgrade = @Sendable (HTTPRequest, any Channel) async -> UpgradeDecision
 
     public enum UpgradeResult: Sendable {
-        case websocket(NIOAsyncChannel<InboundMessage, Never>, Connection, ConnectionMode)
+        /// The connection lives on its channel's pipeline, with no task of its own.
+        case websocket(Connection)
         case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPResponse.Status, String)
     }
@@ -65,6 +67,7 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
             }
             let decision = NIOLockedValueBox(Decision.undecided)
             let hub = self.hub
+            let router = self.router
             let configuration = self.configuration
             let shouldUpgrade = self.shouldUpgrade
             let maxMessageSize = configuration.echoEnabled
@@ -112,7 +115,7 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
                             throw ChannelError.inappropriateOperationForState
                         }
                         return try Self.installConnection(
-                            on: channel, user: user, mode: mode, deflate: deflate, hub: hub,
+                            on: channel, user: user, mode: mode, deflate: deflate, hub: hub, router: router,
                             configuration: configuration, logger: logger
                         )
                     }
@@ -159,10 +162,10 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     /// Builds the connection's pipeline after a successful upgrade:
-    /// `[… FrameWriter, WebSocketFrameEncoder, WebSocketFrameDecoder, WebSocketConnectionHandler, async inbound]`.
+    /// `[… FrameWriter, WebSocketFrameEncoder, WebSocketFrameDecoder, WebSocketConnectionHandler]`.
     private static func installConnection(
         on channel: any Channel, user: String, mode: ConnectionMode, deflate: PerMessageDeflate.Parameters?, hub: Hub,
-        configuration: SwitchboardServerConfiguration, logger: Logger
+        router: EventRouter, configuration: SwitchboardServerConfiguration, logger: Logger
     ) throws -> UpgradeResult {
         let pipeline = channel.pipeline.syncOperations
         let writer = FrameWriter()
@@ -193,25 +196,20 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
                 )
             }
         }
+        let inbox = mode == .echo ? nil : ConnectionInbox(
+            connection: connection, router: router, hub: hub, logger: logger,
+            bufferedMessages: connectionConfiguration.inboundBufferedMessages
+        )
         let handler = WebSocketConnectionHandler(
             connection: connection, hub: hub, writer: writer,
-            configuration: connectionConfiguration, logger: logger, compression: compression
+            configuration: connectionConfiguration, logger: logger, inbox: inbox, compression: compression
         )
         connection.attach(handler)
         try pipeline.addHandler(handler)
-        let inbound = try NIOAsyncChannel<InboundMessage, Never>(
-            wrappingChannelSynchronously: channel,
-            configuration: .init(
-                backPressureStrategy: .init(
-                    lowWatermark: max(1, connectionConfiguration.inboundBufferedMessages / 2),
-                    highWatermark: connectionConfiguration.inboundBufferedMessages
-                )
-            )
-        )
         if mode == .events, !hub.register(connection) {
             handler.requestClose(.goingAway, reason: "server shutting down")
         }
-        return .websocket(inbound, connection, mode)
+        return .websocket(connection)
     }
 
     public func handle(value: Value, logger: Logger) async {
@@ -221,39 +219,13 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
                 await handleHTTP(asyncChannel: http, logger: logger)
             case .refused(let http, let status, let message):
                 await Self.writeRefusal(http, status: status, message: message, logger: logger)
-            case .websocket(let inbound, let connection, let mode):
-                await runEvents(inbound, connection: connection, mode: mode, logger: logger)
+            case .websocket:
+                // Nothing to wait for: the pipeline serves the connection, and its events
+                // run on the hub's task group only while it has some.
+                break
             }
         } catch {
             logger.debug("upgrade failed", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// The connection's event-handling loop: inbound messages are handled one at a time, in
-    /// order, on this (structured) task. It ends when the channel closes.
-    private func runEvents(
-        _ channel: NIOAsyncChannel<InboundMessage, Never>, connection: Connection, mode: ConnectionMode, logger: Logger
-    ) async {
-        do {
-            try await channel.executeThenClose { inbound, _ in
-                for try await message in inbound {
-                    switch mode {
-                    case .events:
-                        await router.handle(message, from: connection, hub: hub, logger: logger)
-                    case .echo:
-                        switch message.kind {
-                        case .text:
-                            connection.send(.frame(opcode: .text, payload: message.data, allocator: channel.channel.allocator))
-                        case .binary:
-                            connection.send(.frame(opcode: .binary, payload: message.data, allocator: channel.channel.allocator))
-                        case .violation(let code, let reason):
-                            connection.fail(code, reason: reason)
-                        }
-                    }
-                }
-            }
-        } catch {
-            logger.trace("inbound ended", metadata: ["error": "\(error)"])
         }
     }
 

@@ -60,6 +60,15 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            // Before the first read, so the buffer NIO keeps for this channel is the small one.
+            if let options = channel.syncOptions {
+                let size = configuration.readBufferSize
+                try options.setOption(
+                    ChannelOptions.recvAllocator,
+                    value: AdaptiveRecvByteBufferAllocator(minimum: min(64, size), initial: size, maximum: max(size, 65536))
+                )
+                try options.setOption(ChannelOptions.maxMessagesPerRead, value: SwitchboardServerConfiguration.maxMessagesPerRead)
+            }
             // Slowloris: a client that does not finish its request head in time is dropped.
             // Both upgrade paths below cancel this once the head has arrived.
             let handshakeTimer = channel.eventLoop.scheduleTask(in: configuration.connection.handshakeTimeout) {

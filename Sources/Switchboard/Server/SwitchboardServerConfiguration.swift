@@ -13,6 +13,15 @@ public struct SwitchboardServerConfiguration: Sendable {
     /// Plain HTTP connections idle this long are closed, so idle keep-alive connections do
     /// not pile up (Hummingbird's default is no timeout).
     public var http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(60))
+    /// The size of a connection's first socket read buffer. NIO keeps a channel's read
+    /// buffer for reuse as long as the channel lives, so this is memory every idle
+    /// connection holds (NIO's default is 2 KiB; an upgrade request or a chat event fits in
+    /// 512 bytes). Larger reads still happen, into buffers that are not kept.
+    public var readBufferSize = 512
 
     public init() {}
+
+    /// One socket read per loop pass: with more, NIO's read-buffer pool keeps every buffer
+    /// a burst needed (up to four per connection, for the connection's whole life).
+    static let maxMessagesPerRead: UInt = 1
 }

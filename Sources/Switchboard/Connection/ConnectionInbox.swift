@@ -74,6 +74,8 @@ final class ConnectionInbox: Sendable {
         state.withLockedValue { state in
             guard let message = state.pending.popFirst() else {
                 state.scheduled = false
+                // An emptied deque keeps its storage; an idle connection should not.
+                state.pending = Deque()
                 return nil
             }
             var resume = false

@@ -28,7 +28,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     private var violated = false
     private var context: ChannelHandlerContext?
     private var lastInbound = NIODeadline.now()
-    private var heartbeat: RepeatedTask?
+    /// This connection's place in its loop's `HeartbeatSweep`, while it is in it.
+    var heartbeatSlot: Int?
+    private var nextPing: NIODeadline
     private var closeTimer: Scheduled<Void>?
     /// Rooms being joined: their deliveries wait here until the join's reply is sent, so the
     /// reply (with its history) always comes before the room's live messages.
@@ -50,6 +52,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     ) {
         self.connection = connection
         self.inbox = inbox
+        self.nextPing = .now() + configuration.pingInterval
         self.hub = hub
         self.writer = writer
         self.configuration = configuration
@@ -68,11 +71,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         lastInbound = .now()
-        let interval = configuration.pingInterval
-        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
-        heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            this.value.heartbeatTick()
-        }
+        nextPing = lastInbound + configuration.pingInterval
+        connection.outbox.heartbeats.add(self, interval: configuration.pingInterval, timeout: configuration.effectivePingTimeout)
         logger.info("connection open", metadata: connection.logMetadata)
     }
 
@@ -207,27 +207,20 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
         perform(state.protocolViolated(code, reason: reason))
     }
 
-    private func heartbeatTick() {
+    /// Called by the loop's `HeartbeatSweep`: drops a peer silent for the ping timeout, and
+    /// pings when a ping is due.
+    func heartbeatTick(now: NIODeadline) {
         guard let context else { return }
-        guard !checkPingTimeout() else { return }
+        if now - lastInbound >= configuration.effectivePingTimeout {
+            logger.debug("ping timeout", metadata: connection.logMetadata)
+            perform(state.pingTimedOut())
+            return
+        }
+        guard now >= nextPing else { return }
+        nextPing = now + configuration.pingInterval
         if state.acceptsOutbound {
             writeControl(.frame(opcode: .ping, payload: ByteBuffer(), allocator: context.channel.allocator))
         }
-        // The timeout falls between two ticks: check again exactly when it is due, so a
-        // silent peer goes at the timeout, not up to a ping interval later.
-        let remaining = configuration.effectivePingTimeout - (NIODeadline.now() - lastInbound)
-        if remaining < configuration.pingInterval {
-            let this = NIOLoopBound(self, eventLoop: context.eventLoop)
-            context.eventLoop.scheduleTask(in: remaining) { _ = this.value.checkPingTimeout() }
-        }
-    }
-
-    /// Drops the peer if it has been silent for the ping timeout; returns whether it did.
-    private func checkPingTimeout() -> Bool {
-        guard NIODeadline.now() - lastInbound >= configuration.effectivePingTimeout else { return false }
-        logger.debug("ping timeout", metadata: connection.logMetadata)
-        perform(state.pingTimedOut())
-        return true
     }
 
     // MARK: write side (called on the event loop by the outbox)
@@ -286,6 +279,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     /// Returns true if something was written and the channel needs a flush.
     func release(room: String, reply: OutboundFrame?) -> Bool {
         let held = heldRooms.removeValue(forKey: room) ?? []
+        // An emptied dictionary keeps its storage; an idle connection should not.
+        if heldRooms.isEmpty { heldRooms = [:] }
         var wrote = false
         if let reply { wrote = deliver(reply, room: nil) || wrote }
         for frame in held { wrote = deliver(frame, room: nil) || wrote }
@@ -375,8 +370,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     }
 
     private func stopTimers() {
-        heartbeat?.cancel()
-        heartbeat = nil
+        connection.outbox.heartbeats.remove(self)
         closeTimer?.cancel()
         closeTimer = nil
     }

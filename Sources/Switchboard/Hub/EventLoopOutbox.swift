@@ -19,6 +19,8 @@ final class EventLoopOutbox: @unchecked Sendable {
     }
 
     let eventLoop: any EventLoop
+    /// The loop's pings and ping timeouts (one timer for all its connections).
+    let heartbeats: HeartbeatSweep
     private let lock = NIOLock()
     private var queue: [Item] = []
     private var scheduled = false
@@ -28,6 +30,7 @@ final class EventLoopOutbox: @unchecked Sendable {
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
+        self.heartbeats = HeartbeatSweep(eventLoop: eventLoop)
     }
 
     func enqueue(_ item: Item) {

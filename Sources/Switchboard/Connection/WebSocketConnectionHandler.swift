@@ -17,7 +17,12 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     let connection: Connection
     private let hub: Hub
     private let writer: FrameWriter
-    private let configuration: ConnectionConfiguration
+    // Only the settings used after set-up, not the whole configuration: every idle
+    // connection carries these.
+    private let pingInterval: TimeAmount
+    private let pingTimeout: TimeAmount
+    private let closeTimeout: TimeAmount
+    private let maxQueuedMessages: Int
     private let logger: Logger
 
     private var state = ConnectionStateMachine()
@@ -55,7 +60,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
         self.nextPing = .now() + configuration.pingInterval
         self.hub = hub
         self.writer = writer
-        self.configuration = configuration
+        self.pingInterval = configuration.pingInterval
+        self.pingTimeout = configuration.effectivePingTimeout
+        self.closeTimeout = configuration.closeTimeout
+        self.maxQueuedMessages = configuration.maxQueuedMessages
         self.logger = logger
         self.deflater = compression?.deflater
         self.assembler = InboundMessageAssembler(maxMessageSize: configuration.maxInboundMessageSize, inflater: compression?.inflater)
@@ -71,8 +79,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         lastInbound = .now()
-        nextPing = lastInbound + configuration.pingInterval
-        connection.outbox.heartbeats.add(self, interval: configuration.pingInterval, timeout: configuration.effectivePingTimeout)
+        nextPing = lastInbound + pingInterval
+        connection.outbox.heartbeats.add(self, interval: pingInterval, timeout: pingTimeout)
         logger.info("connection open", metadata: connection.logMetadata)
     }
 
@@ -211,13 +219,13 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     /// pings when a ping is due.
     func heartbeatTick(now: NIODeadline) {
         guard let context else { return }
-        if now - lastInbound >= configuration.effectivePingTimeout {
+        if now - lastInbound >= pingTimeout {
             logger.debug("ping timeout", metadata: connection.logMetadata)
             perform(state.pingTimedOut())
             return
         }
         guard now >= nextPing else { return }
-        nextPing = now + configuration.pingInterval
+        nextPing = now + pingInterval
         if state.acceptsOutbound {
             writeControl(.frame(opcode: .ping, payload: ByteBuffer(), allocator: context.channel.allocator))
         }
@@ -232,7 +240,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
         guard state.acceptsOutbound, let writeContext = writer.context else { return false }
         if let room, !heldRooms.isEmpty, heldRooms[room] != nil {
             heldRooms[room]!.append(frame)
-            if heldRooms[room]!.count > configuration.maxQueuedMessages { perform(state.outboundOverflowed()) }
+            if heldRooms[room]!.count > maxQueuedMessages { perform(state.outboundOverflowed()) }
             return false
         }
         var frame = frame
@@ -358,7 +366,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
 
     private func scheduleCloseTimer(_ context: ChannelHandlerContext, _ body: @escaping (WebSocketConnectionHandler) -> Void) {
         closeTimer?.cancel()
-        closeTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: configuration.closeTimeout) { [weak self] in
+        closeTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: closeTimeout) { [weak self] in
             if let self { body(self) }
         }
     }

@@ -15,9 +15,10 @@ public struct SwitchboardServerConfiguration: Sendable {
     public var http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(60))
     /// The size of a connection's first socket read buffer. NIO keeps a channel's read
     /// buffer for reuse as long as the channel lives, so this is memory every idle
-    /// connection holds (NIO's default is 2 KiB; an upgrade request or a chat event fits in
-    /// 512 bytes). Larger reads still happen, into buffers that are not kept.
-    public var readBufferSize = 512
+    /// connection holds (NIO's default is 2 KiB; a chat event fits in 256 bytes, and an
+    /// upgrade request takes a few reads). Larger reads still happen, into buffers that are
+    /// not kept.
+    public var readBufferSize = 256
 
     public init() {}
 

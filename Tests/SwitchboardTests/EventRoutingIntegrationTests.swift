@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Switchboard
 import SwitchboardTestSupport
 import Testing
@@ -19,6 +20,22 @@ struct EventRoutingIntegrationTests {
             try await client.send(text: #"{"type":"echo_event","id":"s-1"}"#)
             let stringAck = try await client.nextEvent(ofType: "ack")
             #expect(stringAck["id"] as? String == "s-1")
+        }
+    }
+
+    @Test("an application that does not run the hub as a service still gets its events handled, in order, and a warning")
+    func hubNotRunning() async throws {
+        try await LibraryTestServer.run(runHub: false) { server in
+            let client = try await server.connect("unowned")
+            for id in 1...20 {
+                try await client.send(text: #"{"type":"echo_event","id":\#(id),"payload":{"text":"t\#(id)"}}"#)
+            }
+            for id in 1...20 {
+                let ack = try await client.nextEvent(ofType: "ack")
+                #expect(ack["id"] as? Int == id)
+            }
+            let warnings = server.logs.entries(atLeast: .warning).filter { $0.message.contains("not running as a service") }
+            #expect(warnings.count == 1)
         }
     }
 

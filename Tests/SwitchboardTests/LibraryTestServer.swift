@@ -27,6 +27,7 @@ struct LibraryTestServer {
     static func run(
         configuration: SwitchboardServerConfiguration = .init(),
         router: EventRouter = LibraryTestServer.defaultRouter,
+        runHub: Bool = true,
         _ body: @Sendable (LibraryTestServer) async throws -> Void
     ) async throws {
         let logs = LogCapture()
@@ -49,7 +50,7 @@ struct LibraryTestServer {
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
             logger: logs.logger
         )
-        let group = ServiceGroup(configuration: .init(services: [hub, app], logger: logs.logger))
+        let group = ServiceGroup(configuration: .init(services: runHub ? [hub, app] : [app], logger: logs.logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()

@@ -86,6 +86,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         stopTimers()
+        connection.detach()
         self.context = nil
     }
 

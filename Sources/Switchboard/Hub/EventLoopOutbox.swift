@@ -11,7 +11,7 @@ import NIOCore
 final class EventLoopOutbox: @unchecked Sendable {
     enum Item {
         case deliver(LoopBoundHandler, OutboundFrame)
-        case broadcast(ContiguousArray<LoopBoundHandler>, OutboundFrame, room: String, except: ConnectionID?)
+        case broadcast(MemberChunks<LoopBoundHandler>, OutboundFrame, room: String, except: ConnectionID?)
         case hold(LoopBoundHandler, room: String)
         case release(LoopBoundHandler, room: String, reply: OutboundFrame?)
         case close(LoopBoundHandler, CloseCode, String)
@@ -53,10 +53,12 @@ final class EventLoopOutbox: @unchecked Sendable {
                 let h = handler.onLoop
                 if h.deliver(frame, room: nil) { touched.append(h) }
             case .broadcast(let members, let frame, let room, let except):
-                for member in members {
-                    let h = member.onLoop
-                    if let except, h.connection.id == except { continue }
-                    if h.deliver(frame, room: room) { touched.append(h) }
+                for chunk in members.chunks {
+                    for member in chunk {
+                        let h = member.onLoop
+                        if let except, h.connection.id == except { continue }
+                        if h.deliver(frame, room: room) { touched.append(h) }
+                    }
                 }
             case .hold(let handler, let room):
                 handler.onLoop.hold(room: room)

@@ -127,7 +127,7 @@ public final class Hub: Sendable {
     /// used if the room is not live yet. Returns nil if the connection is no longer usable.
     public func join(_ connection: Connection, room name: String, knownSeq: Int) -> JoinSnapshot? {
         guard let handler = connection.handler else { return nil }
-        return state.withLockedValue { state -> JoinSnapshot? in
+        var snapshot = state.withLockedValue { state -> JoinSnapshot? in
             guard state.usable[connection.id] != nil else { return nil }
             let room = state.rooms[name] ?? {
                 let room = Room(name: name, lastSeq: knownSeq)
@@ -148,6 +148,8 @@ public final class Hub: Sendable {
                 return JoinSnapshot(members: room.usersLocked, lastSeq: room.lastDeliveredSeqLocked, wasMember: false)
             }
         }
+        snapshot?.members.sort()
+        return snapshot
     }
 
     /// Sends the join's reply, then releases the room's deliveries held since `join`.
@@ -184,7 +186,7 @@ public final class Hub: Sendable {
 
     public func members(of room: String) -> [String] {
         guard let room = state.withLockedValue({ $0.rooms[room] }) else { return [] }
-        return room.lock.withLock { room.usersLocked }
+        return room.lock.withLock { room.usersLocked }.sorted()
     }
 
     /// Delivers message `seq` of `room` to its members, in `seq` order: a message whose

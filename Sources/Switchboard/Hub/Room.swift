@@ -10,7 +10,8 @@ import NIOCore
 final class Room: @unchecked Sendable {
     private struct Group {
         let outbox: EventLoopOutbox
-        var members: ContiguousArray<LoopBoundHandler> = []
+        var members = MemberChunks<LoopBoundHandler>()
+        /// Parallel to `members`; never handed out, so never copied.
         var ids: ContiguousArray<ConnectionID> = []
     }
 
@@ -30,7 +31,9 @@ final class Room: @unchecked Sendable {
     // MARK: called with `lock` held
 
     var lastDeliveredSeqLocked: Int { sequencer.lastDelivered }
-    var usersLocked: [String] { userConnections.keys.sorted() }
+    /// Unsorted: sort outside the locks (a join in a 19,000-user room sorted them all while
+    /// holding the hub's lock).
+    var usersLocked: [String] { Array(userConnections.keys) }
     var isEmptyLocked: Bool { positions.isEmpty }
     var memberCountLocked: Int { positions.count }
 
@@ -53,13 +56,12 @@ final class Room: @unchecked Sendable {
         guard let index = positions.removeValue(forKey: connection.id) else { return nil }
         let key = ObjectIdentifier(connection.outbox)
         var group = groups.removeValue(forKey: key)!
-        let last = group.members.count - 1
+        let last = group.ids.count - 1
+        group.members.swapRemove(at: index)
         if index != last {
-            group.members.swapAt(index, last)
             group.ids.swapAt(index, last)
             positions[group.ids[index]] = index
         }
-        group.members.removeLast()
         group.ids.removeLast()
         if !group.members.isEmpty { groups[key] = group }
         let remaining = userConnections[connection.user, default: 1] - 1

@@ -1,6 +1,6 @@
 import DequeModule
 import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A connection's inbound events on their way from its event loop to its event handlers.
 ///
@@ -28,8 +28,9 @@ final class ConnectionInbox: Sendable {
         var pauseReading: Bool
     }
 
-    // Stored inline (a `Mutex`, not a lock box): one allocation less per connection.
-    private let state = Mutex(State())
+    // A pthread lock (NIO's), not Synchronization's `Mutex`: TSan cannot see the `Mutex`'s
+    // futex and reported every append/pop pair as a race.
+    private let state = NIOLockedValueBox(State())
     let connection: Connection
     let router: EventRouter
     let hub: Hub
@@ -48,7 +49,7 @@ final class ConnectionInbox: Sendable {
 
     /// Called by the read side, on the event loop.
     func append(_ message: InboundMessage) -> Admission {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.pending.append(message)
             var admission = Admission(schedule: !state.scheduled, pauseReading: false)
             state.scheduled = true
@@ -72,7 +73,7 @@ final class ConnectionInbox: Sendable {
     /// The next event, or nil (and the inbox unscheduled, atomically with seeing it empty,
     /// so an append racing with the end of a drain always schedules a new one).
     private func next() -> (InboundMessage, resumeReading: Bool)? {
-        state.withLock { state in
+        state.withLockedValue { state in
             guard let message = state.pending.popFirst() else {
                 state.scheduled = false
                 // An emptied deque keeps its storage; an idle connection should not.
@@ -88,5 +89,5 @@ final class ConnectionInbox: Sendable {
         }
     }
 
-    var pendingCount: Int { state.withLock { $0.pending.count } }
+    var pendingCount: Int { state.withLockedValue { $0.pending.count } }
 }

@@ -201,6 +201,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Events waiting for the handlers, and whether reading is held back (for tests).
+    var inboxBacklog: Int { inbox?.pendingCount ?? 0 }
+    var isReadingPaused: Bool { readingPaused }
+
     /// The handlers caught up with the inbox: read the socket again.
     func resumeReading() {
         readingPaused = false

@@ -77,17 +77,18 @@ public final class Connection: Sendable, Hashable, CustomStringConvertible {
 
 /// A connection handler reference that may cross threads but is only dereferenced on its
 /// channel's event loop (the outbox guarantees that).
+///
+/// One reference, not two: room member lists hold one of these per member, and every
+/// delivery copies it (a second, to the event loop, cost a retain and a release per delivery).
 struct LoopBoundHandler: @unchecked Sendable {
     private let handler: WebSocketConnectionHandler
-    let eventLoop: any EventLoop
 
     init(_ handler: WebSocketConnectionHandler) {
         self.handler = handler
-        self.eventLoop = handler.connection.eventLoop
     }
 
     var onLoop: WebSocketConnectionHandler {
-        eventLoop.assertInEventLoop()
+        assert(handler.connection.eventLoop.inEventLoop)
         return handler
     }
 }

@@ -21,8 +21,6 @@ final class HeartbeatSweep: @unchecked Sendable {
         self.eventLoop = eventLoop
     }
 
-    var count: Int { handlers.count }
-
     func add(_ handler: WebSocketConnectionHandler, interval: TimeAmount, timeout: TimeAmount) {
         eventLoop.assertInEventLoop()
         guard handler.heartbeatSlot == nil else { return }

@@ -39,6 +39,14 @@ public struct OutboundQueueAccounting: Sendable {
 
     /// After a flush: `stillPending` is what the channel could not hand to the kernel yet.
     public mutating func flushed(stillPending: Int) {
+        // The usual case, the kernel took everything: no batch to remember. This runs once
+        // per delivery on the fan-out path.
+        if stillPending <= 0 {
+            unflushedMessages = 0
+            unflushedBytes = 0
+            observe(pendingBytes: 0)
+            return
+        }
         if unflushedMessages > 0 {
             batches.append((unflushedBytes, unflushedMessages))
             unflushedMessages = 0
@@ -50,7 +58,9 @@ public struct OutboundQueueAccounting: Sendable {
     /// The channel's backlog shrank (or grew) to `pendingBytes`.
     public mutating func observe(pendingBytes bytes: Int) {
         if bytes <= 0 {
-            batches.removeAll(keepingCapacity: batches.count < 64)
+            // Storage is released, not kept: most connections never back up, and an idle
+            // one should not carry a buffer for it.
+            if !batches.isEmpty { batches = [] }
             batchesHead = 0
             pendingBytes = 0
             pendingMessages = 0

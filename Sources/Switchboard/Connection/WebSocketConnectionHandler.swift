@@ -2,21 +2,22 @@ import Logging
 import NIOCore
 import NIOWebSocket
 
-/// The NIO side of one connection: its read side (inbound frames → messages) and its single
-/// writer (everything written to the socket goes through here, on the channel's event loop).
+/// The NIO side of one connection: its read side (socket bytes → frames → messages) and its
+/// single writer (everything written to the socket goes through here, on the channel's event
+/// loop, as whole prebuilt frames).
 ///
-/// It decides nothing itself: protocol events go to `InboundMessageAssembler`, lifecycle events
-/// to `ConnectionStateMachine`, and this type performs the actions they return.
+/// It decides nothing itself: framing goes to `WebSocketFrameParser`, protocol events to
+/// `InboundMessageAssembler`, lifecycle events to `ConnectionStateMachine`, and this type
+/// performs the actions they return. It is the first handler after the socket, so its writes
+/// go straight to the channel.
 final class WebSocketConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = WebSocketFrame
-    // Outbound, this handler only sees `read` (to pause reading); frames are written by
-    // `FrameWriter`, in front of the encoder.
-    typealias OutboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+    typealias InboundIn = ByteBuffer
+    // Outbound, this handler only acts on `read` (to pause reading).
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     let connection: Connection
     private let hub: Hub
-    private let writer: FrameWriter
     // Only the settings used after set-up, not the whole configuration: every idle
     // connection carries these.
     private let pingInterval: TimeAmount
@@ -26,6 +27,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     private let logger: Logger
 
     private var state = ConnectionStateMachine()
+    private var parser: WebSocketFrameParser
+    /// The parser refused the stream: nothing after that can be framed, so nothing is read.
+    private var framingFailed = false
     private var assembler: InboundMessageAssembler
     private var queue: OutboundQueueAccounting
     private var rateLimiter: InboundRateLimiter?
@@ -51,7 +55,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     private var readHeldBack = false
 
     init(
-        connection: Connection, hub: Hub, writer: FrameWriter, configuration: ConnectionConfiguration, logger: Logger,
+        connection: Connection, hub: Hub, configuration: ConnectionConfiguration, maxFrameSize: Int, logger: Logger,
         inbox: ConnectionInbox?,
         compression: (inflater: PerMessageDeflate.Inflater, deflater: PerMessageDeflate.Deflater)? = nil
     ) {
@@ -59,7 +63,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
         self.inbox = inbox
         self.nextPing = .now() + configuration.pingInterval
         self.hub = hub
-        self.writer = writer
+        self.parser = WebSocketFrameParser(maxFrameSize: maxFrameSize)
         self.pingInterval = configuration.pingInterval
         self.pingTimeout = configuration.effectivePingTimeout
         self.closeTimeout = configuration.closeTimeout
@@ -98,18 +102,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // After a violation the frame decoder refuses every further byte
-        // (`dataReceivedInErrorState`); that is expected, not a broken transport, and must
-        // not cut off the close frame that is on its way.
-        if violated, error is ByteToMessageDecoderError { return }
-        if let error = error as? NIOWebSocketError {
-            // The frame decoder refused the bytes (and reads nothing more).
-            let code: CloseCode = error == .invalidFrameLength ? .messageTooBig : .protocolError
-            violation(context: context, code, "\(error)")
-        } else {
-            logger.debug("transport failed", metadata: connection.logMetadata.merging(["error": "\(error)"]) { $1 })
-            perform(state.transportFailed())
-        }
+        logger.debug("transport failed", metadata: connection.logMetadata.merging(["error": "\(error)"]) { $1 })
+        perform(state.transportFailed())
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -130,8 +124,23 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     // MARK: read side
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        guard !framingFailed else { return }
         lastInbound = .now()
+        parser.append(unwrapInboundIn(data))
+        do {
+            while !framingFailed, let frame = try parser.next() {
+                receive(frame, context: context)
+            }
+        } catch {
+            // The parser refused the bytes (and reads nothing more).
+            framingFailed = true
+            parser = WebSocketFrameParser(maxFrameSize: parser.maxFrameSize)
+            let code: CloseCode = error as? NIOWebSocketError == .invalidFrameLength ? .messageTooBig : .protocolError
+            violation(context: context, code, "\(error)")
+        }
+    }
+
+    private func receive(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
         // After a violation nothing more is read; while closing, only the peer's close
         // frame matters (RFC 6455 §5.5.1: no more data or pongs after our close frame).
         guard !violated, state.acceptsInbound || frame.opcode == .connectionClose, !state.isClosed else { return }
@@ -242,7 +251,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     /// outbox knows to flush this channel at the end of its pass.
     @discardableResult
     func deliver(_ frame: OutboundFrame, room: String?) -> Bool {
-        guard state.acceptsOutbound, let writeContext = writer.context else { return false }
+        guard state.acceptsOutbound, let writeContext = self.context else { return false }
         if let room, !heldRooms.isEmpty, heldRooms[room] != nil {
             heldRooms[room]!.append(frame)
             if heldRooms[room]!.count > maxQueuedMessages { perform(state.outboundOverflowed()) }
@@ -279,7 +288,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     static let flushSliceBytes = 256 * 1024
 
     func flushIfNeeded() {
-        guard queue.unflushedMessages > 0, let writeContext = writer.context else { return }
+        guard queue.unflushedMessages > 0, let writeContext = self.context else { return }
         writeContext.flush()
         queue.flushed(stillPending: pendingBytes(writeContext))
     }
@@ -301,7 +310,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if let writeContext = writer.context { queue.observe(pendingBytes: pendingBytes(writeContext)) }
+        if let writeContext = self.context { queue.observe(pendingBytes: pendingBytes(writeContext)) }
         context.fireChannelWritabilityChanged()
     }
 
@@ -316,7 +325,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     }
 
     private func writeControl(_ frame: OutboundFrame) {
-        guard let writeContext = writer.context else { return }
+        guard let writeContext = self.context else { return }
         writeContext.writeAndFlush(NIOAny(frame.bytes), promise: nil)
     }
 
@@ -328,7 +337,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
             return
         }
         var closeWritten: EventLoopFuture<Void>?
-        if let code = action.sendClose, let writeContext = writer.context {
+        if let code = action.sendClose, let writeContext = self.context {
             let frame = OutboundFrame.close(code, reason: action.closeReason, allocator: context.channel.allocator)
             let promise = context.eventLoop.makePromise(of: Void.self)
             writeContext.writeAndFlush(NIOAny(frame.bytes), promise: promise)

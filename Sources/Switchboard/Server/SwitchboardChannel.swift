@@ -82,10 +82,11 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
             let maxMessageSize = configuration.echoEnabled
                 ? max(configuration.connection.maxInboundMessageSize, configuration.echoMaxMessageSize)
                 : configuration.connection.maxInboundMessageSize
+            // A compressed frame may be slightly larger than the message it carries.
+            let maxFrameSize = configuration.connection.compression == nil
+                ? maxMessageSize : PerMessageDeflate.maxCompressedSize(forMessageSize: maxMessageSize)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                // A compressed frame may be slightly larger than the message it carries.
-                maxFrameSize: configuration.connection.compression == nil
-                    ? maxMessageSize : PerMessageDeflate.maxCompressedSize(forMessageSize: maxMessageSize),
+                maxFrameSize: maxFrameSize,
                 enableAutomaticErrorHandling: false,
                 shouldUpgrade: { channel, head in
                     handshakeTimer.cancel()
@@ -125,7 +126,7 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
                         }
                         return try Self.installConnection(
                             on: channel, user: user, mode: mode, deflate: deflate, hub: hub, router: router,
-                            configuration: configuration, logger: logger
+                            configuration: configuration, maxFrameSize: maxFrameSize, logger: logger
                         )
                     }
                 }
@@ -171,15 +172,23 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     /// Builds the connection's pipeline after a successful upgrade:
-    /// `[… FrameWriter, WebSocketFrameEncoder, WebSocketFrameDecoder, WebSocketConnectionHandler]`.
+    /// `[socket, WebSocketConnectionHandler, WebSocketFrameEncoder (unused)]`.
+    ///
+    /// NIO's upgrader has just added its frame encoder and decoder; neither is used. The
+    /// handler parses the client's frames itself (`WebSocketFrameParser`), so the decoder is
+    /// removed: it, its context and its buffers were ~540 bytes on every connection. The
+    /// encoder cannot be removed (it is not a `RemovableChannelHandler`), so the handler goes
+    /// in front of it: every frame the server sends is built whole once (`OutboundFrame`) and
+    /// written from there as bytes, straight to the socket.
     private static func installConnection(
         on channel: any Channel, user: String, mode: ConnectionMode, deflate: PerMessageDeflate.Parameters?, hub: Hub,
-        router: EventRouter, configuration: SwitchboardServerConfiguration, logger: Logger
+        router: EventRouter, configuration: SwitchboardServerConfiguration, maxFrameSize: Int, logger: Logger
     ) throws -> UpgradeResult {
         let pipeline = channel.pipeline.syncOperations
-        let writer = FrameWriter()
         let encoder = try pipeline.handler(type: WebSocketFrameEncoder.self)
-        try pipeline.addHandler(writer, position: .before(encoder))
+        try pipeline.removeHandler(
+            context: pipeline.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self), promise: nil
+        )
 
         var connectionConfiguration = configuration.connection
         if mode == .echo {
@@ -210,11 +219,11 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
             bufferedMessages: connectionConfiguration.inboundBufferedMessages
         )
         let handler = WebSocketConnectionHandler(
-            connection: connection, hub: hub, writer: writer,
-            configuration: connectionConfiguration, logger: logger, inbox: inbox, compression: compression
+            connection: connection, hub: hub, configuration: connectionConfiguration, maxFrameSize: maxFrameSize,
+            logger: logger, inbox: inbox, compression: compression
         )
         connection.attach(handler)
-        try pipeline.addHandler(handler)
+        try pipeline.addHandler(handler, position: .before(encoder))
         if mode == .events, !hub.register(connection) {
             handler.requestClose(.goingAway, reason: "server shutting down")
         }

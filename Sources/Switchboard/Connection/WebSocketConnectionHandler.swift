@@ -8,7 +8,7 @@ import NIOWebSocket
 ///
 /// It decides nothing itself: framing goes to `WebSocketFrameParser`, protocol events to
 /// `InboundMessageAssembler`, lifecycle events to `ConnectionStateMachine`, and this type
-/// performs the actions they return. It is the first handler after the socket, so its writes
+/// performs the actions they return. It is the only handler after the socket, so its writes
 /// go straight to the channel.
 final class WebSocketConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer

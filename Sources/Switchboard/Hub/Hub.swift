@@ -18,7 +18,7 @@ public final class Hub: Sendable {
 
     private struct Record {
         let connection: Connection
-        var rooms: Set<String> = []
+        var rooms = JoinedRooms()
     }
 
     private struct State {
@@ -164,7 +164,7 @@ public final class Hub: Sendable {
     @discardableResult
     public func leave(_ connection: Connection, room name: String) -> Bool {
         state.withLockedValue { state -> Bool in
-            guard state.usable[connection.id]?.rooms.remove(name) != nil, let room = state.rooms[name] else { return false }
+            guard state.usable[connection.id]?.rooms.remove(name) == true, let room = state.rooms[name] else { return false }
             room.lock.withLock {
                 if room.removeLocked(connection) == true,
                     let frame = presence?(PresenceChange(kind: .left, room: name, user: connection.user))

@@ -85,9 +85,7 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
             // A compressed frame may be slightly larger than the message it carries.
             let maxFrameSize = configuration.connection.compression == nil
                 ? maxMessageSize : PerMessageDeflate.maxCompressedSize(forMessageSize: maxMessageSize)
-            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                maxFrameSize: maxFrameSize,
-                enableAutomaticErrorHandling: false,
+            let upgrader = WebSocketUpgrader<UpgradeResult>(
                 shouldUpgrade: { channel, head in
                     handshakeTimer.cancel()
                     let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
@@ -119,7 +117,7 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
                     }
                     return promise.futureResult
                 },
-                upgradePipelineHandler: { channel, _ in
+                install: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         guard case .accepted(let user, let mode, let deflate) = decision.withLockedValue({ $0 }) else {
                             throw ChannelError.inappropriateOperationForState
@@ -171,24 +169,13 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
-    /// Builds the connection's pipeline after a successful upgrade:
-    /// `[socket, WebSocketConnectionHandler, WebSocketFrameEncoder (unused)]`.
-    ///
-    /// NIO's upgrader has just added its frame encoder and decoder; neither is used. The
-    /// handler parses the client's frames itself (`WebSocketFrameParser`), so the decoder is
-    /// removed: it, its context and its buffers were ~540 bytes on every connection. The
-    /// encoder cannot be removed (it is not a `RemovableChannelHandler`), so the handler goes
-    /// in front of it: every frame the server sends is built whole once (`OutboundFrame`) and
-    /// written from there as bytes, straight to the socket.
+    /// Builds the connection's pipeline after a successful upgrade: the socket, then
+    /// `WebSocketConnectionHandler` alone (see `WebSocketUpgrader` for why no frame codec).
     private static func installConnection(
         on channel: any Channel, user: String, mode: ConnectionMode, deflate: PerMessageDeflate.Parameters?, hub: Hub,
         router: EventRouter, configuration: SwitchboardServerConfiguration, maxFrameSize: Int, logger: Logger
     ) throws -> UpgradeResult {
         let pipeline = channel.pipeline.syncOperations
-        let encoder = try pipeline.handler(type: WebSocketFrameEncoder.self)
-        try pipeline.removeHandler(
-            context: pipeline.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self), promise: nil
-        )
 
         var connectionConfiguration = configuration.connection
         if mode == .echo {
@@ -223,7 +210,7 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
             logger: logger, inbox: inbox, compression: compression
         )
         connection.attach(handler)
-        try pipeline.addHandler(handler, position: .before(encoder))
+        try pipeline.addHandler(handler)
         if mode == .events, !hub.register(connection) {
             handler.requestClose(.goingAway, reason: "server shutting down")
         }

@@ -1,6 +1,6 @@
 import Foundation
 import NIOCore
-import Switchboard
+@testable import Switchboard
 import SwitchboardTestSupport
 import Testing
 
@@ -71,6 +71,32 @@ struct CompressionIntegrationTests {
                 #expect(json["type"] as? String == "ack")
                 #expect(json["id"] as? Int == id)
             }
+        }
+    }
+
+    @Test("broadcasts that meet in one loop pass reach a compressing member one compressed frame each, in order")
+    func compressedBroadcastRun() async throws {
+        try await LibraryTestServer.run(configuration: Self.compressing) { server in
+            let client = try await TestWebSocketClient.connect(
+                port: server.port, path: "/ws?user=zip",
+                headers: [("Sec-WebSocket-Extensions", "permessage-deflate; server_no_context_takeover; client_no_context_takeover")]
+            )
+            let peer = try TestDeflate(contextTakeover: false)
+            try await client.sendFrame(opcode: 0x1, payload: try peer.compress(#"{"type":"join","payload":{"room":"r"},"id":1}"#), rsv1: true)
+            _ = try await nextCompressed(client, peer)
+            let outboxes = server.hub.outboxes
+            let gate = DispatchSemaphore(value: 0)
+            for outbox in outboxes { outbox.eventLoop.execute { gate.wait() } }
+            let runsBefore = outboxes.map(\.combinedRuns).reduce(0, +)
+            for n in 0..<10 { server.hub.broadcast(room: "r", frame: numberedFrame(n)) }
+            for _ in outboxes { gate.signal() }
+            for n in 0..<10 {
+                let message = try await nextCompressed(client, peer)
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(message.payload)) as? [String: Any])
+                let payload = try #require(json["payload"] as? [String: Any])
+                #expect(payload["n"] as? Int == n)
+            }
+            #expect(outboxes.map(\.combinedRuns).reduce(0, +) - runsBefore == 1)
         }
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
-import Switchboard
+@testable import Switchboard
 import SwitchboardTestSupport
 import Testing
 
@@ -117,6 +117,36 @@ struct ConnectionLifecycleIntegrationTests {
                 #expect(next.count == tasks && next.values.allSatisfy { $0 == perTask })
                 await client.close()
             }
+        }
+    }
+
+    @Test("broadcasts that meet in one loop pass go out as one write per member and arrive as separate frames, in order")
+    func broadcastRuns() async throws {
+        try await LibraryTestServer.run { server in
+            var clients: [TestWebSocketClient] = []
+            for index in 0..<3 {
+                let client = try await server.connect("u\(index)")
+                try await client.send(text: #"{"type":"join","payload":{"room":"r"},"id":1}"#)
+                _ = try await client.nextEvent(ofType: "ack")
+                clients.append(client)
+            }
+            // Hold every loop while the broadcasts queue up, so they meet in one pass.
+            let outboxes = server.hub.outboxes
+            let gate = DispatchSemaphore(value: 0)
+            for outbox in outboxes { outbox.eventLoop.execute { gate.wait() } }
+            let runsBefore = outboxes.map(\.combinedRuns).reduce(0, +)
+            for n in 0..<100 { server.hub.broadcast(room: "r", frame: numberedFrame(n)) }
+            for _ in outboxes { gate.signal() }
+            for client in clients {
+                for n in 0..<100 {
+                    let event = try await client.nextEvent(ofType: "m")
+                    let payload = try #require(event["payload"] as? [String: Any])
+                    try #require(payload["n"] as? Int == n, "message \(n) out of order")
+                }
+                await client.close()
+            }
+            // 100 frames: at least two runs (a run is at most 64 frames).
+            #expect(outboxes.map(\.combinedRuns).reduce(0, +) - runsBefore >= 2)
         }
     }
 

@@ -27,13 +27,14 @@ public struct OutboundQueueAccounting: Sendable {
     public var queuedMessages: Int { pendingMessages + unflushedMessages }
     public var queuedBytes: Int { pendingBytes + unflushedBytes }
 
-    /// Whether one more message of `bytes` would exceed a limit.
-    public func wouldOverflow(adding bytes: Int) -> Bool {
-        queuedMessages + 1 > maxMessages || queuedBytes + bytes > maxBytes
+    /// Whether `messages` more messages (one, unless a run of frames is written as one) of
+    /// `bytes` in all would exceed a limit.
+    public func wouldOverflow(adding bytes: Int, messages: Int = 1) -> Bool {
+        queuedMessages + messages > maxMessages || queuedBytes + bytes > maxBytes
     }
 
-    public mutating func enqueued(bytes: Int) {
-        unflushedMessages += 1
+    public mutating func enqueued(bytes: Int, messages: Int = 1) {
+        unflushedMessages += messages
         unflushedBytes += bytes
     }
 

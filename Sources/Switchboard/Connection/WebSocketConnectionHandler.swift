@@ -251,6 +251,24 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     /// outbox knows to flush this channel at the end of its pass.
     @discardableResult
     func deliver(_ frame: OutboundFrame, room: String?) -> Bool {
+        deliver(frame, room: room, messages: 1)
+    }
+
+    /// Queues a run of one room's frames that the outbox found back to back in one pass:
+    /// `combined` is their bytes end to end, written once instead of once per frame. A
+    /// compressing connection (each frame is compressed on its own) or one still joining the
+    /// room (held frames are kept one by one) takes the frames singly.
+    @discardableResult
+    func deliver(run frames: [OutboundFrame], combined: OutboundFrame, room: String) -> Bool {
+        if deflater != nil || (!heldRooms.isEmpty && heldRooms[room] != nil) {
+            var first = false
+            for frame in frames { first = deliver(frame, room: room, messages: 1) || first }
+            return first
+        }
+        return deliver(combined, room: room, messages: frames.count)
+    }
+
+    private func deliver(_ frame: OutboundFrame, room: String?, messages: Int) -> Bool {
         guard state.acceptsOutbound, let writeContext = self.context else { return false }
         if let room, !heldRooms.isEmpty, heldRooms[room] != nil {
             heldRooms[room]!.append(frame)
@@ -262,10 +280,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
             frame = compressed
         }
         let size = frame.bytes.readableBytes
-        if queue.wouldOverflow(adding: size) {
+        if queue.wouldOverflow(adding: size, messages: messages) {
             // The numbers may be stale from the last flush: look at the channel first.
             queue.observe(pendingBytes: pendingBytes(writeContext))
-            if queue.wouldOverflow(adding: size) {
+            if queue.wouldOverflow(adding: size, messages: messages) {
                 logger.info("slow consumer", metadata: connection.logMetadata.merging([
                     "queued_messages": "\(queue.queuedMessages)", "queued_bytes": "\(queue.queuedBytes)",
                 ]) { $1 })
@@ -275,7 +293,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
         }
         let first = queue.unflushedMessages == 0
         writeContext.write(NIOAny(frame.bytes), promise: nil)
-        queue.enqueued(bytes: size)
+        queue.enqueued(bytes: size, messages: messages)
         // A long pass (a burst of broadcasts) is flushed in slices: one writev carries at
         // most this much, and the queue numbers keep measuring the peer, not the burst.
         if queue.unflushedMessages >= Self.flushSliceMessages || queue.unflushedBytes >= Self.flushSliceBytes {

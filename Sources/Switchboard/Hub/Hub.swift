@@ -57,6 +57,9 @@ public final class Hub: Sendable {
     public var openTransportCount: Int { state.withLockedValue { $0.open.count } }
     public var isAccepting: Bool { state.withLockedValue { $0.accepting } }
 
+    /// Every event loop's outbox created so far.
+    var outboxes: [EventLoopOutbox] { state.withLockedValue { Array($0.outboxes.values) } }
+
     func outbox(for eventLoop: any EventLoop) -> EventLoopOutbox {
         state.withLockedValue { state in
             let key = ObjectIdentifier(eventLoop)

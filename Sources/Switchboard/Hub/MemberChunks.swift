@@ -18,6 +18,14 @@ struct MemberChunks<Member: Sendable>: Sendable {
         set { chunks[index / Self.chunkSize][index % Self.chunkSize] = newValue }
     }
 
+    /// Whether `other` is this very snapshot (the same storage), so the same members in the
+    /// same order. A room that changed in between has copied its list of chunks.
+    func isSameSnapshot(as other: MemberChunks) -> Bool {
+        count == other.count && chunks.withUnsafeBufferPointer { mine in
+            other.chunks.withUnsafeBufferPointer { $0.baseAddress == mine.baseAddress }
+        }
+    }
+
     mutating func append(_ member: Member) {
         if chunks.isEmpty || chunks[chunks.count - 1].count == Self.chunkSize {
             var chunk = ContiguousArray<Member>()

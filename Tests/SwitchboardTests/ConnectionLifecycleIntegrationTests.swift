@@ -150,40 +150,6 @@ struct ConnectionLifecycleIntegrationTests {
         }
     }
 
-    @Test("a pass that reaches its write budget leaves the rest to the next pass, and everything arrives in order")
-    func passWriteBudget() async throws {
-        try await LibraryTestServer.run { server in
-            var clients: [TestWebSocketClient] = []
-            for index in 0..<10 {
-                let client = try await server.connect("u\(index)")
-                for (id, room) in ["a", "b"].enumerated() {
-                    try await client.send(text: #"{"type":"join","payload":{"room":"\#(room)"},"id":\#(id + 1)}"#)
-                    _ = try await client.nextEvent(ofType: "ack")
-                }
-                clients.append(client)
-            }
-            // Alternating rooms, so no two broadcasts form a run: 1,700 items of 10 writes
-            // each, all queued while the loops are held, are more than one pass may take.
-            let broadcasts = 1700
-            #expect(broadcasts * clients.count > EventLoopOutbox.passWriteBudget)
-            let outboxes = server.hub.outboxes
-            let gate = DispatchSemaphore(value: 0)
-            for outbox in outboxes { outbox.eventLoop.execute { gate.wait() } }
-            let splitsBefore = outboxes.map(\.budgetSplits).reduce(0, +)
-            for n in 0..<broadcasts { server.hub.broadcast(room: n % 2 == 0 ? "a" : "b", frame: numberedFrame(n)) }
-            for _ in outboxes { gate.signal() }
-            for client in clients {
-                for n in 0..<broadcasts {
-                    let event = try await client.nextEvent(ofType: "m")
-                    let payload = try #require(event["payload"] as? [String: Any])
-                    try #require(payload["n"] as? Int == n, "message \(n) out of order")
-                }
-                await client.close()
-            }
-            #expect(outboxes.map(\.budgetSplits).reduce(0, +) > splitsBefore)
-        }
-    }
-
     @Test("client close 1000 and 1001: the close is answered, the connection removed, nothing logged as an error", arguments: [UInt16(1000), 1001])
     func clientClose(code: UInt16) async throws {
         try await LibraryTestServer.run { server in

@@ -22,12 +22,9 @@ final class EventLoopOutbox: @unchecked Sendable {
     let eventLoop: any EventLoop
     /// The loop's pings and ping timeouts (one timer for all its connections).
     let heartbeats: HeartbeatSweep
-    /// Runs of broadcasts written as one write per member, and passes that stopped at
-    /// their write budget (for tests and diagnostics).
+    /// Runs of broadcasts written as one write per member (for tests and diagnostics).
     var combinedRuns: Int { runs.withLockedValue { $0 } }
-    var budgetSplits: Int { splits.withLockedValue { $0 } }
     private let runs = NIOLockedValueBox(0)
-    private let splits = NIOLockedValueBox(0)
     private let lock = NIOLock()
     private var queue: [Item] = []
     private var scheduled = false
@@ -48,13 +45,6 @@ final class EventLoopOutbox: @unchecked Sendable {
         }
         if schedule { eventLoop.execute { self.drain() } }
     }
-
-    /// A pass takes no new item after about this many writes, and leaves the rest to the
-    /// next pass, so the loop reads its sockets in between. In a 19,000-member room the join
-    /// storm queues hundreds of millions of presence deliveries; in unbounded passes the
-    /// loop went seconds without reading, and 714 upgrade requests got no answer in 10 s.
-    /// At ~1 µs a write, a pass is ~16 ms.
-    static let passWriteBudget = 16 * 1024
 
     // A run is one write per member, so it is kept well below the outbound queue's limits
     // (a burst in one pass must not look like a slow consumer) and the flush slices.
@@ -81,33 +71,15 @@ final class EventLoopOutbox: @unchecked Sendable {
         }
     }
 
-    /// Puts what a pass left undone back at the front of the queue, ahead of anything
-    /// enqueued since (it is older), and makes sure another pass comes.
-    private func requeue(_ rest: ArraySlice<Item>) {
-        splits.withLockedValue { $0 += 1 }
-        let schedule = lock.withLock {
-            queue.insert(contentsOf: rest, at: 0)
-            defer { scheduled = true }
-            return !scheduled
-        }
-        if schedule { eventLoop.execute { self.drain() } }
-    }
-
     private func drain() {
         lock.withLock {
             swap(&queue, &draining)
             scheduled = false
         }
         var index = 0
-        var writes = 0
         while index < draining.count {
-            if writes >= Self.passWriteBudget {
-                requeue(draining[index...])
-                break
-            }
             let item = draining[index]
             index += 1
-            writes += 1
             switch item {
             case .deliver(let handler, let frame):
                 let h = handler.onLoop
@@ -127,7 +99,6 @@ final class EventLoopOutbox: @unchecked Sendable {
                         runEnd += 1
                     }
                 }
-                writes += members.count
                 if runEnd > index {
                     broadcastRun(members, room: room, items: draining[(index - 1)..<runEnd])
                     index = runEnd

@@ -1,6 +1,6 @@
 import Foundation
 import NIOCore
-@testable import Switchboard
+import Switchboard
 import SwitchboardTestSupport
 import Testing
 
@@ -15,6 +15,14 @@ struct CompressionIntegrationTests {
     }
 
     private static let offer = ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")
+
+    /// A client that negotiated deflate with no context takeover either way, as `zip`.
+    private func connectWithoutContextTakeover(_ server: LibraryTestServer) async throws -> TestWebSocketClient {
+        try await TestWebSocketClient.connect(
+            port: server.port, path: "/ws?user=zip",
+            headers: [("Sec-WebSocket-Extensions", "permessage-deflate; server_no_context_takeover; client_no_context_takeover")]
+        )
+    }
 
     /// The next message, which must be compressed, decompressed with `peer`.
     private func nextCompressed(_ client: TestWebSocketClient, _ peer: TestDeflate) async throws -> (opcode: UInt8, payload: [UInt8]) {
@@ -56,10 +64,7 @@ struct CompressionIntegrationTests {
     @Test("events: a compressed event gets a compressed ack through the hub's outbox")
     func compressedEvent() async throws {
         try await LibraryTestServer.run(configuration: Self.compressing) { server in
-            let client = try await TestWebSocketClient.connect(
-                port: server.port, path: "/ws?user=zip",
-                headers: [("Sec-WebSocket-Extensions", "permessage-deflate; server_no_context_takeover; client_no_context_takeover")]
-            )
+            let client = try await connectWithoutContextTakeover(server)
             #expect(client.responseHeader("Sec-WebSocket-Extensions")
                 == "permessage-deflate; server_no_context_takeover; client_no_context_takeover")
             let peer = try TestDeflate(contextTakeover: false)
@@ -77,26 +82,21 @@ struct CompressionIntegrationTests {
     @Test("broadcasts that meet in one loop pass reach a compressing member one compressed frame each, in order")
     func compressedBroadcastRun() async throws {
         try await LibraryTestServer.run(configuration: Self.compressing) { server in
-            let client = try await TestWebSocketClient.connect(
-                port: server.port, path: "/ws?user=zip",
-                headers: [("Sec-WebSocket-Extensions", "permessage-deflate; server_no_context_takeover; client_no_context_takeover")]
-            )
+            let client = try await connectWithoutContextTakeover(server)
             let peer = try TestDeflate(contextTakeover: false)
             try await client.sendFrame(opcode: 0x1, payload: try peer.compress(#"{"type":"join","payload":{"room":"r"},"id":1}"#), rsv1: true)
             _ = try await nextCompressed(client, peer)
-            let outboxes = server.hub.outboxes
-            let gate = DispatchSemaphore(value: 0)
-            for outbox in outboxes { outbox.eventLoop.execute { gate.wait() } }
-            let runsBefore = outboxes.map(\.combinedRuns).reduce(0, +)
-            for n in 0..<10 { server.hub.broadcast(room: "r", frame: numberedFrame(n)) }
-            for _ in outboxes { gate.signal() }
+            let runsBefore = server.combinedRuns
+            server.holdingLoops {
+                for n in 0..<10 { server.hub.broadcast(room: "r", frame: numberedFrame(n)) }
+            }
             for n in 0..<10 {
                 let message = try await nextCompressed(client, peer)
                 let json = try #require(try JSONSerialization.jsonObject(with: Data(message.payload)) as? [String: Any])
                 let payload = try #require(json["payload"] as? [String: Any])
                 #expect(payload["n"] as? Int == n)
             }
-            #expect(outboxes.map(\.combinedRuns).reduce(0, +) - runsBefore == 1)
+            #expect(server.combinedRuns - runsBefore == 1)
         }
     }
 

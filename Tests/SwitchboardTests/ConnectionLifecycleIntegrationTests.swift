@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
-@testable import Switchboard
+import Switchboard
 import SwitchboardTestSupport
 import Testing
 
@@ -89,13 +89,7 @@ struct ConnectionLifecycleIntegrationTests {
     @Test("50 concurrent broadcasting tasks: no corrupt frame, every message exactly once, per-task order kept")
     func concurrentBroadcasts() async throws {
         try await LibraryTestServer.run { server in
-            var clients: [TestWebSocketClient] = []
-            for index in 0..<4 {
-                let client = try await server.connect("u\(index)")
-                try await client.send(text: #"{"type":"join","payload":{"room":"r"},"id":1}"#)
-                _ = try await client.nextEvent(ofType: "ack")
-                clients.append(client)
-            }
+            let clients = try await server.joinedClients(4, room: "r")
             let tasks = 50, perTask = 100
             await withTaskGroup(of: Void.self) { group in
                 for task in 0..<tasks {
@@ -123,20 +117,11 @@ struct ConnectionLifecycleIntegrationTests {
     @Test("broadcasts that meet in one loop pass go out as one write per member and arrive as separate frames, in order")
     func broadcastRuns() async throws {
         try await LibraryTestServer.run { server in
-            var clients: [TestWebSocketClient] = []
-            for index in 0..<3 {
-                let client = try await server.connect("u\(index)")
-                try await client.send(text: #"{"type":"join","payload":{"room":"r"},"id":1}"#)
-                _ = try await client.nextEvent(ofType: "ack")
-                clients.append(client)
+            let clients = try await server.joinedClients(3, room: "r")
+            let runsBefore = server.combinedRuns
+            server.holdingLoops {
+                for n in 0..<100 { server.hub.broadcast(room: "r", frame: numberedFrame(n)) }
             }
-            // Hold every loop while the broadcasts queue up, so they meet in one pass.
-            let outboxes = server.hub.outboxes
-            let gate = DispatchSemaphore(value: 0)
-            for outbox in outboxes { outbox.eventLoop.execute { gate.wait() } }
-            let runsBefore = outboxes.map(\.combinedRuns).reduce(0, +)
-            for n in 0..<100 { server.hub.broadcast(room: "r", frame: numberedFrame(n)) }
-            for _ in outboxes { gate.signal() }
             for client in clients {
                 for n in 0..<100 {
                     let event = try await client.nextEvent(ofType: "m")
@@ -146,7 +131,7 @@ struct ConnectionLifecycleIntegrationTests {
                 await client.close()
             }
             // 100 frames: at least two runs (a run is at most 64 frames).
-            #expect(outboxes.map(\.combinedRuns).reduce(0, +) - runsBefore >= 2)
+            #expect(server.combinedRuns - runsBefore >= 2)
         }
     }
 

@@ -194,7 +194,9 @@ struct ConnectionLifecycleIntegrationTests {
             try await a.sendClose(code: 1000)
             await a.abort()
             try await b.sendFrame(opcode: 0x1, payload: Array("x".utf8), masked: false)
-            try await b.sendClose(code: 1000)
+            // The server may have failed b (1002) and closed its side already, and then this
+            // close cannot be sent: either order is a mix this test is about.
+            _ = try? await b.sendClose(code: 1000)
             try await c.send(text: #"{"type":"close_me"}"#)
             try await c.freeze()
             try await eventually("all removed") { server.hub.openTransportCount == 0 }

@@ -51,7 +51,7 @@ public struct ChatServer: Sendable {
         serverConfiguration.connection = configuration.connection
         serverConfiguration.echoEnabled = configuration.echoPath != nil
         let upgrade = makeUpgradeDecider()
-        var server: HTTPServerBuilder = .switchboard(hub: hub, router: events, configuration: serverConfiguration, shouldUpgrade: upgrade)
+        var server: HTTPServerBuilder = .switchboard(hub: hub, router: events, configuration: serverConfiguration, upgradeGate: .onEventLoop(upgrade))
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
             let tls = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
@@ -86,8 +86,8 @@ public struct ChatServer: Sendable {
     }
 
     /// Who may upgrade: `/ws` with a valid ticket from an allowed origin; the echo endpoint
-    /// if enabled; nothing else.
-    func makeUpgradeDecider() -> SwitchboardChannel.ShouldUpgrade {
+    /// if enabled; nothing else. Every check is in memory, so it runs on the event loop.
+    func makeUpgradeDecider() -> @Sendable (HTTPRequest, any Channel) -> UpgradeDecision {
         let tickets = tickets
         let origins = OriginPolicy(allowed: configuration.allowedOrigins)
         let echoPath = configuration.echoPath

@@ -28,13 +28,28 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
     public struct Value: ServerChildChannelValue {
         let upgradeResult: EventLoopFuture<UpgradeResult>
         public let channel: any Channel
+        fileprivate let decision: NIOLockedValueBox<Decision>
     }
 
     public let responder: HTTPChannelHandler.Responder
     let hub: Hub
     let router: EventRouter
     let configuration: SwitchboardServerConfiguration
-    let shouldUpgrade: ShouldUpgrade
+    let gate: UpgradeGate
+
+    public init(
+        responder: @escaping HTTPChannelHandler.Responder,
+        hub: Hub,
+        router: EventRouter,
+        configuration: SwitchboardServerConfiguration,
+        upgradeGate: UpgradeGate
+    ) {
+        self.responder = Self.redirectingLateUpgrades(responder)
+        self.hub = hub
+        self.router = router
+        self.configuration = configuration
+        self.gate = upgradeGate
+    }
 
     public init(
         responder: @escaping HTTPChannelHandler.Responder,
@@ -43,16 +58,12 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
         configuration: SwitchboardServerConfiguration,
         shouldUpgrade: @escaping ShouldUpgrade
     ) {
-        self.responder = Self.redirectingLateUpgrades(responder)
-        self.hub = hub
-        self.router = router
-        self.configuration = configuration
-        self.shouldUpgrade = shouldUpgrade
+        self.init(responder: responder, hub: hub, router: router, configuration: configuration, upgradeGate: .async(shouldUpgrade))
     }
 
     /// The upgrade's outcome, decided in `shouldUpgrade` and used when building the pipeline
     /// or the refusal.
-    private enum Decision {
+    fileprivate enum Decision {
         case undecided
         case accepted(user: String, mode: ConnectionMode, deflate: PerMessageDeflate.Parameters?)
         case refused(HTTPResponse.Status, String)
@@ -78,54 +89,66 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
             let hub = self.hub
             let router = self.router
             let configuration = self.configuration
-            let shouldUpgrade = self.shouldUpgrade
+            let gate = self.gate
             let maxMessageSize = configuration.echoEnabled
                 ? max(configuration.connection.maxInboundMessageSize, configuration.echoMaxMessageSize)
                 : configuration.connection.maxInboundMessageSize
             // A compressed frame may be slightly larger than the message it carries.
             let maxFrameSize = configuration.connection.compression == nil
                 ? maxMessageSize : PerMessageDeflate.maxCompressedSize(forMessageSize: maxMessageSize)
+            // Records the application's answer; the extra response headers, or nil to refuse.
+            let settle: @Sendable (UpgradeDecision, HTTPRequestHead) -> HTTPHeaders? = { answer, head in
+                var answer = answer
+                if case .accept(_, .events) = answer, !hub.isAccepting {
+                    answer = .reject(.serviceUnavailable, "server is shutting down")
+                }
+                switch answer {
+                case .accept(let user, let mode):
+                    let deflate = configuration.connection.compression.flatMap {
+                        PerMessageDeflate.negotiate(offers: head.headers["Sec-WebSocket-Extensions"], configuration: $0)
+                    }
+                    decision.withLockedValue { $0 = .accepted(user: user, mode: mode, deflate: deflate) }
+                    var headers = HTTPHeaders()
+                    if let deflate { headers.add(name: "Sec-WebSocket-Extensions", value: deflate.headerValue) }
+                    return headers
+                case .reject(let status, let message):
+                    decision.withLockedValue { $0 = .refused(status, message) }
+                    return nil
+                }
+            }
             let upgrader = WebSocketUpgrader<UpgradeResult>(
                 shouldUpgrade: { channel, head in
                     handshakeTimer.cancel()
-                    let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
-                    promise.completeWithTask {
-                        let request: HTTPRequest
-                        do {
-                            request = try HTTPRequest(head, secure: false, splitCookie: false)
-                        } catch {
-                            decision.withLockedValue { $0 = .refused(.badRequest, "malformed request") }
-                            return nil
-                        }
-                        var answer = await shouldUpgrade(request, channel)
-                        if case .accept(_, .events) = answer, !hub.isAccepting {
-                            answer = .reject(.serviceUnavailable, "server is shutting down")
-                        }
-                        switch answer {
-                        case .accept(let user, let mode):
-                            let deflate = configuration.connection.compression.flatMap {
-                                PerMessageDeflate.negotiate(offers: head.headers["Sec-WebSocket-Extensions"], configuration: $0)
-                            }
-                            decision.withLockedValue { $0 = .accepted(user: user, mode: mode, deflate: deflate) }
-                            var headers = HTTPHeaders()
-                            if let deflate { headers.add(name: "Sec-WebSocket-Extensions", value: deflate.headerValue) }
-                            return headers
-                        case .reject(let status, let message):
-                            decision.withLockedValue { $0 = .refused(status, message) }
-                            return nil
-                        }
+                    let request: HTTPRequest
+                    do {
+                        request = try HTTPRequest(head, secure: false, splitCookie: false)
+                    } catch {
+                        decision.withLockedValue { $0 = .refused(.badRequest, "malformed request") }
+                        return channel.eventLoop.makeSucceededFuture(nil)
                     }
-                    return promise.futureResult
+                    switch gate {
+                    case .onEventLoop(let decide):
+                        return channel.eventLoop.makeSucceededFuture(settle(decide(request, channel), head))
+                    case .async(let shouldUpgrade):
+                        let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
+                        promise.completeWithTask { settle(await shouldUpgrade(request, channel), head) }
+                        return promise.futureResult
+                    }
                 },
                 install: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         guard case .accepted(let user, let mode, let deflate) = decision.withLockedValue({ $0 }) else {
                             throw ChannelError.inappropriateOperationForState
                         }
-                        return try Self.installConnection(
-                            on: channel, user: user, mode: mode, deflate: deflate, hub: hub, router: router,
-                            configuration: configuration, maxFrameSize: maxFrameSize, logger: logger
-                        )
+                        do {
+                            return try Self.installConnection(
+                                on: channel, user: user, mode: mode, deflate: deflate, hub: hub, router: router,
+                                configuration: configuration, maxFrameSize: maxFrameSize, logger: logger
+                            )
+                        } catch {
+                            logger.debug("upgrade failed", metadata: ["error": "\(error)"])
+                            throw error
+                        }
                     }
                 }
             )
@@ -165,7 +188,7 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
                 configuration: pipelineConfiguration
             )
-            return Value(upgradeResult: result, channel: channel)
+            return Value(upgradeResult: result, channel: channel, decision: decision)
         }
     }
 
@@ -218,6 +241,11 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     public func handle(value: Value, logger: Logger) async {
+        // An accepted upgrade needs nothing from this task: the pipeline serves the
+        // connection. With the event-loop gate the decision is usually made before this task
+        // runs, and returning now saves waiting for the upgrade's future (a hop to the event
+        // loop and one back).
+        if case .accepted = value.decision.withLockedValue({ $0 }) { return }
         do {
             switch try await value.upgradeResult.get() {
             case .notUpgraded(let http):
@@ -281,10 +309,21 @@ extension HTTPServerBuilder {
         configuration: SwitchboardServerConfiguration = .init(),
         shouldUpgrade: @escaping SwitchboardChannel.ShouldUpgrade
     ) -> HTTPServerBuilder {
+        switchboard(hub: hub, router: router, configuration: configuration, upgradeGate: .async(shouldUpgrade))
+    }
+
+    /// HTTP/1.1 with WebSocket connections served by Switchboard's hub, with the upgrade
+    /// decided where `upgradeGate` says (`.onEventLoop` is the cheaper one).
+    public static func switchboard(
+        hub: Hub,
+        router: EventRouter,
+        configuration: SwitchboardServerConfiguration = .init(),
+        upgradeGate: UpgradeGate
+    ) -> HTTPServerBuilder {
         .init { responder in
             SwitchboardChannel(
                 responder: responder, hub: hub, router: router,
-                configuration: configuration, shouldUpgrade: shouldUpgrade
+                configuration: configuration, upgradeGate: upgradeGate
             )
         }
     }

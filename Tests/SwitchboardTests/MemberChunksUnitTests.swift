@@ -59,4 +59,24 @@ struct MemberChunksUnitTests {
         #expect(members.isEmpty)
         #expect(members.chunks.isEmpty)
     }
+
+    @Test("a snapshot appends one to the one before exactly when a single member was appended in between")
+    func appendsOne() {
+        var members = MemberChunks<Int>()
+        for n in 0..<130 { members.append(n) }
+        let before = members
+        members.append(130)
+        #expect(members.appendsOne(to: before, isSame: ==))
+        #expect(!before.appendsOne(to: members, isSame: ==))
+        #expect(!members.appendsOne(to: members, isSame: ==))
+        members.append(131)
+        #expect(!members.appendsOne(to: before, isSame: ==), "two appended")
+        // A leave and a join keep the count one up, but someone else is gone.
+        var changed = before
+        changed.swapRemove(at: 3)
+        changed.append(200)
+        changed.append(201)
+        #expect(changed.count == before.count + 1)
+        #expect(!changed.appendsOne(to: before, isSame: ==))
+    }
 }

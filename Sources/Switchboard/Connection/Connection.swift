@@ -91,4 +91,6 @@ struct LoopBoundHandler: @unchecked Sendable {
         assert(handler.connection.eventLoop.inEventLoop)
         return handler
     }
+
+    func isSame(as other: LoopBoundHandler) -> Bool { handler === other.handler }
 }

@@ -7,8 +7,9 @@ import NIOCore
 /// pass writes every queued frame to its connections and then flushes each touched channel
 /// once. So a broadcast costs one lock and one task per *event loop*, and a delivery is a
 /// `write` of a shared buffer, with no task hop, copy or flush per recipient; several
-/// broadcasts to one room in the same pass are one `write` per member. Items for one
-/// connection come out in the order they went in, which is what keeps a room's `seq` order.
+/// broadcasts to one room in the same pass (messages, or a join storm's presence events)
+/// are one `write` per member. Items for one connection come out in the order they went
+/// in, which is what keeps a room's `seq` order.
 final class EventLoopOutbox: @unchecked Sendable {
     enum Item {
         case deliver(LoopBoundHandler, OutboundFrame)
@@ -50,23 +51,106 @@ final class EventLoopOutbox: @unchecked Sendable {
     // (a burst in one pass must not look like a slow consumer) and the flush slices.
     static let maxRunFrames = 64
     static let maxRunBytes = 64 * 1024
+    // Joins put a hold and a release between their presence broadcasts.
+    static let maxRunItems = 3 * maxRunFrames
 
-    private func broadcastRun(_ members: MemberChunks<LoopBoundHandler>, room: String, items: ArraySlice<Item>) {
+    /// Where the run that starts with the broadcast at `start` ends (exclusive): the later
+    /// broadcasts to the same room whose members are the same, or the same plus one (a join
+    /// in between), with the joins' holds and releases among them. `start + 1` if none.
+    private func runEnd(from start: Int) -> Int {
+        guard case .broadcast(var members, let first, let room, _) = draining[start] else { return start + 1 }
+        var frames = 1
+        var bytes = first.bytes.readableBytes
+        var end = start + 1
+        var next = start + 1
+        while next < draining.count, next - start < Self.maxRunItems {
+            switch draining[next] {
+            case .broadcast(let nextMembers, let frame, let nextRoom, _):
+                guard nextRoom == room, frames < Self.maxRunFrames, bytes + frame.bytes.readableBytes <= Self.maxRunBytes,
+                    nextMembers.isSameSnapshot(as: members) || nextMembers.appendsOne(to: members, isSame: { $0.isSame(as: $1) })
+                else { return end }
+                members = nextMembers
+                frames += 1
+                bytes += frame.bytes.readableBytes
+                end = next + 1
+            case .hold, .release:
+                break
+            case .deliver, .close, .fail:
+                return end
+            }
+            next += 1
+        }
+        return end
+    }
+
+    /// Writes a run of broadcasts to one room. Members present from the first broadcast on
+    /// that nothing in the run singles out get every frame in one write, joined once here.
+    /// The others (a joiner, a broadcast's `except`, a connection whose hold or release is in
+    /// the run) get the run's items replayed for them alone, in order, frame by frame: the
+    /// same frames, in the same order, as without the run.
+    private func broadcastRun(_ items: ArraySlice<Item>, room: String) {
         var frames: [OutboundFrame] = []
-        frames.reserveCapacity(items.count)
+        var memberCounts: [Int] = []
+        var singledOut: Set<ConnectionID> = []
+        var firstMembers: MemberChunks<LoopBoundHandler>?
+        var lastMembers = MemberChunks<LoopBoundHandler>()
         var size = 0
-        for case .broadcast(_, let frame, _, _) in items {
-            frames.append(frame)
-            size += frame.bytes.readableBytes
+        for item in items {
+            switch item {
+            case .broadcast(let members, let frame, _, let except):
+                if firstMembers == nil { firstMembers = members }
+                lastMembers = members
+                frames.append(frame)
+                memberCounts.append(members.count)
+                if let except { singledOut.insert(except) }
+                size += frame.bytes.readableBytes
+            case .hold(let handler, _), .release(let handler, _, _):
+                singledOut.insert(handler.onLoop.connection.id)
+            case .deliver, .close, .fail:
+                break
+            }
         }
         var bytes = ByteBufferAllocator().buffer(capacity: size)
         for frame in frames { bytes.writeImmutableBuffer(frame.bytes) }
         let combined = OutboundFrame(prebuilt: bytes)
         runs.withLockedValue { $0 += 1 }
-        for chunk in members.chunks {
+
+        // Each singled-out member with the index of the first broadcast it is a member for.
+        var singles: [(handler: WebSocketConnectionHandler, from: Int)] = []
+        let everyone = firstMembers?.count ?? 0
+        var position = 0
+        members: for chunk in lastMembers.chunks {
             for member in chunk {
+                guard position < everyone else { break members }
+                position += 1
                 let h = member.onLoop
-                if h.deliver(run: frames, combined: combined, room: room) { touched.append(h) }
+                if !singledOut.isEmpty, singledOut.contains(h.connection.id) {
+                    singles.append((h, 0))
+                } else if h.deliver(run: frames, combined: combined, room: room) {
+                    touched.append(h)
+                }
+            }
+        }
+        var broadcastIndex = 0
+        for joined in everyone..<lastMembers.count {
+            while memberCounts[broadcastIndex] <= joined { broadcastIndex += 1 }
+            singles.append((lastMembers[joined].onLoop, broadcastIndex))
+        }
+        broadcastIndex = 0
+        for item in items {
+            switch item {
+            case .broadcast(_, let frame, _, let except):
+                for single in singles where single.from <= broadcastIndex && single.handler.connection.id != except {
+                    if single.handler.deliver(frame, room: room) { touched.append(single.handler) }
+                }
+                broadcastIndex += 1
+            case .hold(let handler, let heldRoom):
+                handler.onLoop.hold(room: heldRoom)
+            case .release(let handler, let heldRoom, let reply):
+                let h = handler.onLoop
+                if h.release(room: heldRoom, reply: reply) { touched.append(h) }
+            case .deliver, .close, .fail:
+                break
             }
         }
     }
@@ -85,23 +169,12 @@ final class EventLoopOutbox: @unchecked Sendable {
                 let h = handler.onLoop
                 if h.deliver(frame, room: nil) { touched.append(h) }
             case .broadcast(let members, let frame, let room, let except):
-                // Broadcasts to the same members that arrived together go out as one write
-                // per member: the frames are joined once here, not once per member.
-                var runEnd = index
-                if except == nil {
-                    var runBytes = frame.bytes.readableBytes
-                    while runEnd < draining.count, runEnd - index < Self.maxRunFrames - 1,
-                        case .broadcast(let next, let nextFrame, let nextRoom, nil) = draining[runEnd],
-                        nextRoom == room, next.isSameSnapshot(as: members),
-                        runBytes + nextFrame.bytes.readableBytes <= Self.maxRunBytes
-                    {
-                        runBytes += nextFrame.bytes.readableBytes
-                        runEnd += 1
-                    }
-                }
-                if runEnd > index {
-                    broadcastRun(members, room: room, items: draining[(index - 1)..<runEnd])
-                    index = runEnd
+                // Broadcasts to one room that arrived together go out as one write per
+                // member: the frames are joined once here, not once per member.
+                let end = runEnd(from: index - 1)
+                if end > index {
+                    broadcastRun(draining[(index - 1)..<end], room: room)
+                    index = end
                     continue
                 }
                 for chunk in members.chunks {

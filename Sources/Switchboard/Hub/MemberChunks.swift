@@ -26,6 +26,21 @@ struct MemberChunks<Member: Sendable>: Sendable {
         }
     }
 
+    /// Whether this snapshot is `previous` with one member appended (what a join does), so
+    /// everyone in `previous` is still here, at the same position. Chunks the append did not
+    /// touch are still shared storage; the rest are compared member by member.
+    func appendsOne(to previous: MemberChunks, isSame: (Member, Member) -> Bool) -> Bool {
+        guard count == previous.count + 1 else { return false }
+        for index in previous.chunks.indices {
+            let before = previous.chunks[index]
+            let now = chunks[index]
+            let shared = before.withUnsafeBufferPointer { old in now.withUnsafeBufferPointer { $0.baseAddress == old.baseAddress } }
+            if shared { continue }
+            for position in before.indices where !isSame(before[position], now[position]) { return false }
+        }
+        return true
+    }
+
     mutating func append(_ member: Member) {
         if chunks.isEmpty || chunks[chunks.count - 1].count == Self.chunkSize {
             var chunk = ContiguousArray<Member>()

@@ -67,7 +67,10 @@ public struct ChatServer: Sendable {
             ).router(),
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            onServerRunning: { channel in
+                await SwitchboardChannel.configureListener(channel)
+                await onListening(channel.localAddress?.port ?? 0)
+            },
             eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger
         )

@@ -47,7 +47,10 @@ struct LibraryTestServer {
                 return .reject(.forbidden, "not here")
             },
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
+            onServerRunning: { channel in
+                await SwitchboardChannel.configureListener(channel)
+                portContinuation.yield(channel.localAddress?.port ?? 0)
+            },
             logger: logs.logger
         )
         let group = ServiceGroup(configuration: .init(services: runHub ? [hub, app] : [app], logger: logs.logger))

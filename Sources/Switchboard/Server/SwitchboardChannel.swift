@@ -283,6 +283,22 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
+    /// How many connections the listener accepts per event-loop pass. NIO's default is 4: a
+    /// pass that writes to every member of a large room (a join storm's presence events) is
+    /// long, and at 4 a pass the listen queue filled up and new clients waited seconds to be
+    /// accepted (8,000 joining one room: 122 s at 4, 32 s at 64; BENCHMARKS.md).
+    public static let acceptsPerLoopPass: UInt = 64
+
+    /// Tunes the listening channel for Switchboard; call it from Hummingbird's
+    /// `onServerRunning`, which hands over the listener.
+    public static func configureListener(_ listener: any Channel) async {
+        do {
+            try await listener.setOption(ChannelOptions.maxMessagesPerRead, value: acceptsPerLoopPass)
+        } catch {
+            // A listener that cannot take the option still works, with NIO's default.
+        }
+    }
+
     /// NIO only upgrades the first request of a connection. A WebSocket request that arrives
     /// later on a keep-alive connection is redirected to itself with `Connection: close`, so the
     /// client retries on a fresh connection (Hummingbird's WebSocket channel does the same).

@@ -61,8 +61,8 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
         self.init(responder: responder, hub: hub, router: router, configuration: configuration, upgradeGate: .async(shouldUpgrade))
     }
 
-    /// The upgrade's outcome, decided in `shouldUpgrade` and used when building the pipeline
-    /// or the refusal.
+    /// The upgrade's outcome, decided through the `UpgradeGate` and used when building the
+    /// pipeline or the refusal, and by `handle` to skip waiting for an accepted upgrade.
     fileprivate enum Decision {
         case undecided
         case accepted(user: String, mode: ConnectionMode, deflate: PerMessageDeflate.Parameters?)

@@ -24,8 +24,8 @@ struct ConnectionInboxUnitTests {
         return (inbox, seen)
     }
 
-    private static func event(_ n: Int) -> InboundMessage {
-        InboundMessage(kind: .text, data: ByteBuffer(string: #"{"type":"e","payload":{"n":\#(n)}}"#))
+    private static func event(_ n: Int) -> ConnectionInbox.Entry {
+        .message(InboundMessage(kind: .text, data: ByteBuffer(string: #"{"type":"e","payload":{"n":\#(n)}}"#)))
     }
 
     @Test("only the first append of a burst schedules a drain; after the drain empties it, the next one does again")

@@ -58,7 +58,7 @@ private let routesToClosed: [(name: String, events: [StateMachineTestEvent], cod
     ("peer close", [.closeFrameReceivedNormal], .normal),
     ("peer close without code", [.closeFrameReceivedNoCode], .noStatus),
     ("handshake completed", [.closeRequestedGoingAway, .closeFrameReceivedNormal], .goingAway),
-    ("frame decoding failed", [.protocolViolated], .messageTooBig),
+    ("protocol violated", [.protocolViolated], .messageTooBig),
     ("overflow", [.outboundOverflowed], .slowConsumer),
     ("ping timeout", [.pingTimedOut], .abnormal),
     ("close timeout", [.closeRequestedGoingAway, .closeTimedOut], .goingAway),
@@ -126,7 +126,7 @@ struct ConnectionStateMachineUnitTests {
         #expect(!machine.acceptsOutbound)
     }
 
-    @Test func openFrameDecodingFailureSendsTheCodeAndClosesOnceWritten() {
+    @Test func openProtocolViolationSendsTheCodeAndClosesOnceWritten() {
         var machine = ConnectionStateMachine()
         let action = machine.protocolViolated(.messageTooBig)
         #expect(action == Action(sendClose: .messageTooBig, cleanup: .messageTooBig, closeTransport: .whenCloseFrameWritten))
@@ -194,7 +194,7 @@ struct ConnectionStateMachineUnitTests {
         #expect(machine.state == .closing(.flood))
     }
 
-    @Test func closingFrameDecodingFailureClosesNowWithoutSecondCloseFrame() {
+    @Test func closingProtocolViolationClosesNowWithoutSecondCloseFrame() {
         var machine = closingMachine(.flood)
         let action = machine.protocolViolated(.protocolError)
         #expect(action == Action(closeTransport: .now))

@@ -13,8 +13,15 @@ import NIOConcurrencyHelpers
 /// Backpressure is by count: at `highWatermark` buffered events the read side stops reading
 /// the socket (the peer's TCP window then fills), and at `lowWatermark` it reads again.
 final class ConnectionInbox: Sendable {
+    /// What the read side passes on: a message for the event handlers, or how the read side
+    /// stopped, which the drain carries out once every message before it is handled.
+    enum Entry: Sendable {
+        case message(InboundMessage)
+        case stop(ConnectionStateMachine.ReadStop)
+    }
+
     private struct State {
-        var pending = Deque<InboundMessage>()
+        var pending = Deque<Entry>()
         /// A handler task is running or about to run for this inbox.
         var scheduled = false
         var readingPaused = false
@@ -48,9 +55,9 @@ final class ConnectionInbox: Sendable {
     }
 
     /// Called by the read side, on the event loop.
-    func append(_ message: InboundMessage) -> Admission {
+    func append(_ entry: Entry) -> Admission {
         state.withLockedValue { state in
-            state.pending.append(message)
+            state.pending.append(entry)
             var admission = Admission(schedule: !state.scheduled, pauseReading: false)
             state.scheduled = true
             if !state.readingPaused, state.pending.count >= highWatermark {
@@ -62,17 +69,26 @@ final class ConnectionInbox: Sendable {
     }
 
     /// Runs the handlers for everything pending, in order, and returns when the inbox is
-    /// empty. The dispatcher calls it once per `schedule`.
+    /// empty. The dispatcher calls it once per `schedule`. A read-side stop is carried out
+    /// here, not by the router: the close goes through the outbox like every reply, so it
+    /// comes after the replies to the messages before it.
     func drain() async {
-        while let (message, resumeReading) = next() {
+        while let (entry, resumeReading) = next() {
             if resumeReading { connection.resumeReading() }
-            await router.handle(message, from: connection, hub: hub, logger: logger)
+            switch entry {
+            case .message(let message):
+                await router.handle(message, from: connection, hub: hub, logger: logger)
+            case .stop(.flood):
+                connection.close(.flood, reason: "rate limit exceeded")
+            case .stop(.violation(let code, let reason)):
+                connection.fail(code, reason: reason)
+            }
         }
     }
 
     /// The next event, or nil (and the inbox unscheduled, atomically with seeing it empty,
     /// so an append racing with the end of a drain always schedules a new one).
-    private func next() -> (InboundMessage, resumeReading: Bool)? {
+    private func next() -> (Entry, resumeReading: Bool)? {
         state.withLockedValue { state in
             guard let message = state.pending.popFirst() else {
                 state.scheduled = false

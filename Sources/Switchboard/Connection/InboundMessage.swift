@@ -1,17 +1,15 @@
 import NIOCore
 
 /// A complete message from the peer, handed from the event loop to the connection's
-/// event-handling task.
+/// event handlers.
 public struct InboundMessage: Sendable {
     public enum Kind: Sendable, Equatable {
         case text, binary
-        /// The read side found a protocol violation after the messages before this one. The
-        /// event task fails the connection when it gets here, so the replies to earlier
-        /// messages still go out first.
-        case violation(CloseCode, String)
     }
     public var kind: Kind
     public var data: ByteBuffer
-    /// What the connection's rate limiter said about this message.
+    /// What the connection's rate limiter said about this message: `.allow`, or `.refuse`
+    /// (answered with `rate_limited`). A flood never reaches the handlers: the read side stops
+    /// (`ConnectionStateMachine.ReadStop.flood`).
     public var verdict: InboundRateLimiter.Decision = .allow
 }

@@ -3,7 +3,7 @@ import NIOCore
 
 extension PerMessageDeflate {
     /// Largest frame payload that can carry a compressed message of `messageSize` bytes:
-    /// incompressible data grows a little under deflate (stored blocks), so the frame decoder
+    /// incompressible data grows a little under deflate (stored blocks), so the frame parser
     /// must allow slightly more than the message limit when compression may be negotiated.
     public static func maxCompressedSize(forMessageSize messageSize: Int) -> Int {
         messageSize + messageSize / 1024 + 64

@@ -26,15 +26,12 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     private let maxQueuedMessages: Int
     private let logger: Logger
 
-    private var state = ConnectionStateMachine()
+    /// The connection's lifecycle, read side included: this handler asks it what to do and
+    /// does that, nothing more.
+    private var state: ConnectionStateMachine
     private var parser: WebSocketFrameParser
-    /// The parser refused the stream: nothing after that can be framed, so nothing is read.
-    private var framingFailed = false
     private var assembler: InboundMessageAssembler
     private var queue: OutboundQueueAccounting
-    private var rateLimiter: InboundRateLimiter?
-    private var flooded = false
-    private var violated = false
     private var context: ChannelHandlerContext?
     private var lastInbound = NIODeadline.now()
     /// This connection's place in its loop's `HeartbeatSweep`, while it is in it.
@@ -50,9 +47,6 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     /// Where complete messages go: to the event handlers (`.events`), or straight back to
     /// the peer (`.echo`, on the event loop, for conformance suites).
     private let inbox: ConnectionInbox?
-    /// The inbox is full: `read` is held back until the handlers catch up.
-    private var readingPaused = false
-    private var readHeldBack = false
 
     init(
         connection: Connection, hub: Hub, configuration: ConnectionConfiguration, maxFrameSize: Int, logger: Logger,
@@ -71,7 +65,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
         self.logger = logger
         self.deflater = compression?.deflater
         self.assembler = InboundMessageAssembler(maxMessageSize: configuration.maxInboundMessageSize, inflater: compression?.inflater)
-        self.rateLimiter = configuration.rateLimit.map(InboundRateLimiter.init(limits:))
+        self.state = ConnectionStateMachine(rateLimits: configuration.rateLimit, violationsWaitForHandlers: inbox != nil)
         self.queue = OutboundQueueAccounting(
             maxMessages: configuration.maxQueuedMessages,
             maxBytes: configuration.maxQueuedBytes
@@ -124,16 +118,16 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     // MARK: read side
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !framingFailed else { return }
+        guard state.readsFrames else { return }
         lastInbound = .now()
         parser.append(unwrapInboundIn(data))
         do {
-            while !framingFailed, let frame = try parser.next() {
+            while state.readsFrames, let frame = try parser.next() {
                 receive(frame, context: context)
             }
         } catch {
-            // The parser refused the bytes (and reads nothing more).
-            framingFailed = true
+            // The parser refused the bytes; the state machine stops all reading. A fresh
+            // parser lets go of the buffered bytes.
             parser = WebSocketFrameParser(maxFrameSize: parser.maxFrameSize)
             let code: CloseCode = error as? NIOWebSocketError == .invalidFrameLength ? .messageTooBig : .protocolError
             violation(context: context, code, "\(error)")
@@ -141,24 +135,20 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     }
 
     private func receive(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
-        // After a violation nothing more is read; while closing, only the peer's close
-        // frame matters (RFC 6455 §5.5.1: no more data or pongs after our close frame).
-        guard !violated, state.acceptsInbound || frame.opcode == .connectionClose, !state.isClosed else { return }
+        guard state.admitsFrame(frame.opcode) else { return }
         switch assembler.receive(frame) {
         case .none, .pong:
             break
         case .message(let kind, let bytes):
-            guard state.acceptsInbound else { return }
-            guard !flooded else { return }
-            var message = InboundMessage(kind: kind == .text ? .text : .binary, data: bytes)
-            message.verdict = rateLimiter?.admit(at: lastInbound) ?? .allow
-            if message.verdict == .flood {
-                // The event task closes with 4029 when it reaches this message, after the
-                // replies to everything before it; nothing after it is handled.
+            switch state.messageReceived(at: lastInbound) {
+            case .drop:
+                break
+            case .hand(let verdict):
+                hand(.message(InboundMessage(kind: kind == .text ? .text : .binary, data: bytes, verdict: verdict)), context: context)
+            case .stop(let stop):
                 logger.info("flood", metadata: connection.logMetadata)
-                flooded = true
+                hand(.stop(stop), context: context)
             }
-            hand(message, context: context)
         case .ping(let payload):
             writeControl(.frame(opcode: .pong, payload: payload, allocator: context.channel.allocator))
         case .close(let code):
@@ -168,32 +158,32 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Stops reading and hands the violation to the event task, behind the messages already
-    /// on their way, so their replies go out before the close. A backstop timer fails the
-    /// connection directly if the task does not get there in time.
     private func violation(context: ChannelHandlerContext, _ code: CloseCode, _ reason: String) {
-        guard !violated, state.acceptsInbound else { return }
-        violated = true
-        logger.debug("protocol violation", metadata: connection.logMetadata.merging(["reason": "\(reason)", "code": "\(code)"]) { $1 })
-        guard inbox != nil else {
-            fail(code, reason: reason)
+        switch state.violationFound(code, reason: reason) {
+        case .none:
             return
+        case .failNow(let code, let reason):
+            logger.debug("protocol violation", metadata: connection.logMetadata.merging(["reason": "\(reason)", "code": "\(code)"]) { $1 })
+            fail(code, reason: reason)
+        case .queueWithBackstop(let stop):
+            logger.debug("protocol violation", metadata: connection.logMetadata.merging(["reason": "\(reason)", "code": "\(code)"]) { $1 })
+            hand(.stop(stop), context: context)
+            scheduleCloseTimer(context) { $0.fail(code, reason: reason) }
         }
-        hand(InboundMessage(kind: .violation(code, reason), data: ByteBuffer()), context: context)
-        scheduleCloseTimer(context) { $0.fail(code, reason: reason) }
     }
 
-    /// Passes a complete message on: to the inbox (and the dispatcher, if no handler task is
-    /// draining it), or, in echo mode, back to the peer at once.
-    private func hand(_ message: InboundMessage, context: ChannelHandlerContext) {
+    /// Passes an entry on: to the inbox (and the dispatcher, if no handler task is draining
+    /// it), or, in echo mode, a message straight back to the peer.
+    private func hand(_ entry: ConnectionInbox.Entry, context: ChannelHandlerContext) {
         guard let inbox else {
+            guard case .message(let message) = entry else { return }
             let opcode: WebSocketOpcode = message.kind == .binary ? .binary : .text
             // Flushed once per read burst, in `channelReadComplete`.
             deliver(.frame(opcode: opcode, payload: message.data, allocator: context.channel.allocator), room: nil)
             return
         }
-        let admission = inbox.append(message)
-        if admission.pauseReading { readingPaused = true }
+        let admission = inbox.append(entry)
+        if admission.pauseReading { state.inboxFilled() }
         if admission.schedule { hub.dispatcher.schedule(inbox) }
     }
 
@@ -203,24 +193,16 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if readingPaused {
-            readHeldBack = true
-        } else {
-            context.read()
-        }
+        if state.readRequested() { context.read() }
     }
 
     /// Events waiting for the handlers, and whether reading is held back (for tests).
     var inboxBacklog: Int { inbox?.pendingCount ?? 0 }
-    var isReadingPaused: Bool { readingPaused }
+    var isReadingPaused: Bool { state.inboundFlow != .flowing }
 
     /// The handlers caught up with the inbox: read the socket again.
     func resumeReading() {
-        readingPaused = false
-        if readHeldBack, let context {
-            readHeldBack = false
-            context.read()
-        }
+        if state.inboxDrained(), let context { context.read() }
     }
 
     /// Fails the connection (RFC 6455 §7.1.7): close frame, then the transport.
@@ -302,6 +284,11 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
         return first
     }
 
+    /// Unflushed writes count against the queue limits like pending ones (the kernel has not
+    /// seen them yet), so a pass that wrote a whole burst before flushing would drop a reader
+    /// that keeps up perfectly. A slice is small against the default limits (1/32 of 4,096
+    /// messages, 1/16 of 4 MiB), so no burst overshoots them by itself, and large enough that
+    /// one writev still carries many frames (NIO gathers up to 1,024 per call).
     static let flushSliceMessages = 128
     static let flushSliceBytes = 256 * 1024
 

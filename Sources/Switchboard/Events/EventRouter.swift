@@ -51,14 +51,6 @@ public struct EventRouter: Sendable {
     /// Handles one inbound message from `connection`.
     public func handle(_ message: InboundMessage, from connection: Connection, hub: Hub, logger: Logger) async {
         eventsIn.increment()
-        if message.verdict == .flood {
-            connection.close(.flood, reason: "rate limit exceeded")
-            return
-        }
-        if case .violation(let code, let reason) = message.kind {
-            connection.fail(code, reason: reason)
-            return
-        }
         guard message.kind == .text else {
             reply(error: EventError(.badEvent, "binary messages are not events"), id: nil, to: connection)
             return

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Switchboard
 import SwitchboardTestSupport
@@ -207,4 +208,106 @@ struct ConnectionLifecycleIntegrationTests {
             await c.abort()
         }
     }
+
+    @Test("a join whose room gets more than maxQueuedMessages messages before its reply is dropped with 4008; the other members get everything")
+    func heldRoomOverflow() async throws {
+        var configuration = SwitchboardServerConfiguration()
+        configuration.connection.maxQueuedMessages = 50
+        let joined = TestGate()
+        let release = TestGate()
+        var router = LibraryTestServer.defaultRouter
+        // A join whose reply waits (as one waiting for a slow store would): the room's
+        // messages are held for the joiner meanwhile.
+        router.on("slow_join", as: LibraryTestServer.RoomPayload.self, replying: { payload, context in
+            guard let snapshot = context.hub.join(context.connection, room: payload.room, knownSeq: 0) else { return .replied }
+            await joined.open()
+            await release.wait()
+            context.hub.completeJoin(context.connection, room: payload.room, reply: try context.ackFrame(["seq": snapshot.lastSeq]))
+            return .replied
+        })
+        try await LibraryTestServer.run(configuration: configuration, router: router) { server in
+            try await releasing(release) {
+                let member = try await server.joinedClients(1, room: "r")[0]
+                let joiner = try await server.connect("joiner")
+                try await joiner.send(text: #"{"type":"slow_join","payload":{"room":"r"},"id":1}"#)
+                await joined.wait()
+                // Ten at a time, at the member's pace: the member's own queue (the same limit)
+                // never holds more than ten, the joiner's held room collects all 60.
+                for batch in stride(from: 0, to: 60, by: 10) {
+                    for n in batch..<(batch + 10) { server.hub.broadcast(room: "r", frame: numberedFrame(n)) }
+                    for n in batch..<(batch + 10) {
+                        let event = try await member.nextEvent(ofType: "m")
+                        try #require((event["payload"] as? [String: Any])?["n"] as? Int == n)
+                    }
+                }
+                #expect(try await joiner.nextClose() == 4008)
+                #expect(server.closeCodes.values.flatMap { $0 } == [.slowConsumer])
+                #expect(server.hub.connectionCount == 1)
+                await member.close()
+            }
+        }
+    }
+
+    @Test("a protocol violation behind an event handler that never returns is failed with 1002 after the close timeout")
+    func violationBackstop() async throws {
+        var configuration = SwitchboardServerConfiguration()
+        configuration.connection.closeTimeout = .milliseconds(500)
+        let entered = TestGate()
+        let release = TestGate()
+        var router = LibraryTestServer.defaultRouter
+        router.on("hang", as: LibraryTestServer.EchoPayload.self, replying: { _, _ in
+            await entered.open()
+            await release.wait()
+            return .replied
+        })
+        try await LibraryTestServer.run(configuration: configuration, router: router) { server in
+            try await releasing(release) {
+                let client = try await server.connect("breaker")
+                try await client.send(text: #"{"type":"hang"}"#)
+                await entered.wait()
+                try await client.sendFrame(opcode: 0x1, payload: Array("x".utf8), masked: false)
+                #expect(try await client.nextClose() == 1002)
+                try await eventually("removal") { server.hub.connectionCount == 0 }
+                #expect(server.closeCodes.values.flatMap { $0 } == [.protocolError])
+            }
+        }
+    }
+
+    @Test("a closed connection is freed: nothing holds its Connection once the client has gone")
+    func closedConnectionIsFreed() async throws {
+        let remembered = NIOLockedValueBox(WeakConnection())
+        var router = LibraryTestServer.defaultRouter
+        router.on("remember_me", as: LibraryTestServer.EchoPayload.self) { payload, context in
+            remembered.withLockedValue { $0.connection = context.connection }
+            return payload
+        }
+        try await LibraryTestServer.run(router: router) { server in
+            let client = try await server.connect("gone")
+            try await client.send(text: #"{"type":"join","payload":{"room":"r"},"id":1}"#)
+            _ = try await client.nextEvent(ofType: "ack")
+            try await client.send(text: #"{"type":"remember_me","id":2}"#)
+            _ = try await client.nextEvent(ofType: "ack")
+            #expect(remembered.withLockedValue { $0.connection } != nil)
+            try await client.sendClose(code: 1000)
+            try await client.waitForDisconnect()
+            try await eventually("removal") { server.hub.openTransportCount == 0 }
+            try await eventually("the Connection freed") { remembered.withLockedValue { $0.connection } == nil }
+        }
+    }
+}
+
+private struct WeakConnection {
+    weak var connection: Connection?
+}
+
+/// Runs `body`, then lets `gate` go whatever happened: a handler left hanging would keep the
+/// hub's shutdown, and so the test, waiting forever.
+private func releasing(_ gate: TestGate, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        await gate.open()
+        throw error
+    }
+    await gate.open()
 }

@@ -54,7 +54,7 @@ struct WebSocketConnectionHandlerUnitTests {
                 parser.append(buffer)
                 buffer.clear()
                 while let frame = try parser.next() {
-                    frames.append((frame.opcode.networkRepresentation, Array(frame.data.readableBytesView)))
+                    frames.append((UInt8(webSocketOpcode: frame.opcode), Array(frame.data.readableBytesView)))
                 }
             }
             return frames
@@ -94,8 +94,8 @@ struct WebSocketConnectionHandlerUnitTests {
 
     @Test("a violation the handlers never reach is failed by the backstop after the close timeout")
     func violationBackstop() async throws {
-        let stuck = Gate()
-        let entered = Gate()
+        let stuck = TestGate()
+        let entered = TestGate()
         var router = EventRouter()
         router.on("hang", as: [String: Int].self, replying: { _, _ in
             await entered.open()
@@ -167,22 +167,5 @@ struct WebSocketConnectionHandlerUnitTests {
         #expect(fixture.hub.openTransportCount == 0)
         #expect(handler == nil, "the handler outlived its channel")
         #expect(connection == nil, "the Connection outlived its channel")
-    }
-}
-
-/// A one-shot signal between a test and an event handler.
-private actor Gate {
-    private var isOpen = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    func open() {
-        isOpen = true
-        for waiter in waiters { waiter.resume() }
-        waiters = []
-    }
-
-    func wait() async {
-        if isOpen { return }
-        await withCheckedContinuation { waiters.append($0) }
     }
 }

@@ -273,6 +273,27 @@ struct ConnectionLifecycleIntegrationTests {
         }
     }
 
+    @Test("a peer that floods pings and never reads its pongs is dropped as a slow consumer (4008): pongs count against its queue")
+    func pingFlood() async throws {
+        try await LibraryTestServer.run { server in
+            let pinger = try await server.connect("pinger", receiveBufferSize: 4096)
+            let bystander = try await server.connect("bystander")
+            try await eventually("registration") { server.hub.connectionCount == 2 }
+            try await pinger.freeze()
+            // Ten thousand empty, masked pings per write, as fast as the server takes them.
+            let pings = Array((0..<10_000).map { _ in TestWebSocketClient.encodeFrame(opcode: 0x9, payload: []) }.joined())
+            let start = ContinuousClock.now
+            while server.closeCodes.isEmpty, ContinuousClock.now - start < .seconds(30) {
+                do { try await pinger.sendRaw(pings) } catch { break }
+            }
+            try await eventually("the pinger's drop") { !server.closeCodes.isEmpty }
+            #expect(server.closeCodes.values.flatMap { $0 } == [.slowConsumer])
+            #expect(server.hub.connectionCount == 1)
+            await pinger.abort()
+            await bystander.close()
+        }
+    }
+
     @Test("a closed connection is freed: nothing holds its Connection once the client has gone")
     func closedConnectionIsFreed() async throws {
         let remembered = NIOLockedValueBox(WeakConnection())

@@ -100,16 +100,45 @@ public struct ConnectionStateMachine: Sendable {
     public private(set) var state: State = .open
     /// Whether cleanup was already returned; it is returned at most once.
     public private(set) var cleanedUp = false
+    /// Pings and the ping timeout.
+    public struct Heartbeat: Equatable, Sendable {
+        public var interval: TimeAmount
+        public var timeout: TimeAmount
+
+        public init(interval: TimeAmount = .seconds(20), timeout: TimeAmount = .seconds(40)) {
+            self.interval = interval
+            self.timeout = timeout
+        }
+    }
+
+    /// What a heartbeat tick asks for.
+    public enum HeartbeatAction: Equatable, Sendable {
+        case none
+        case sendPing
+        /// The peer showed no sign of life within the timeout: perform this (no close frame).
+        case drop(Action)
+    }
+
     public private(set) var readState: ReadState = .reading
     public private(set) var inboundFlow: InboundFlow = .flowing
     private var rateLimiter: InboundRateLimiter?
     /// Whether messages go to event handlers that answer in order (so a violation waits for
     /// them), or straight back to the peer (echo mode, nothing to wait for).
     private let violationsWaitForHandlers: Bool
+    public let heartbeat: Heartbeat
+    /// When the peer last showed it is alive: a frame it sent while it was also reading.
+    public private(set) var lastSignOfLife: NIODeadline
+    private var nextPing: NIODeadline
 
-    public init(rateLimits: InboundRateLimiter.Limits? = nil, violationsWaitForHandlers: Bool = true) {
+    public init(
+        rateLimits: InboundRateLimiter.Limits? = nil, violationsWaitForHandlers: Bool = true,
+        heartbeat: Heartbeat = Heartbeat(), openedAt now: NIODeadline = .now()
+    ) {
         self.rateLimiter = rateLimits.map(InboundRateLimiter.init(limits:))
         self.violationsWaitForHandlers = violationsWaitForHandlers
+        self.heartbeat = heartbeat
+        self.lastSignOfLife = now
+        self.nextPing = now + heartbeat.interval
     }
 
     /// Whether application data may still be queued for this connection.
@@ -228,6 +257,28 @@ public struct ConnectionStateMachine: Sendable {
         case .closed(let code):
             return Action(cleanup: takeCleanup(code))
         }
+    }
+
+    // MARK: heartbeat
+
+    /// Bytes arrived from the peer at `now`. They are a sign of life only if the peer also
+    /// reads what it is sent (`peerIsReading`: its backlog is below NIO's high-water mark).
+    /// A peer that writes and never reads (pinging as fast as it can, say) must not stay
+    /// alive by writing: its backlog grows until the ping timeout or the queue limit drops it.
+    public mutating func bytesArrived(at now: NIODeadline, peerIsReading: Bool) {
+        if peerIsReading { lastSignOfLife = now }
+    }
+
+    /// Called once per heartbeat sweep: drops a peer silent for the timeout, or pings when a
+    /// ping is due (only while open: no pings after our close frame).
+    public mutating func heartbeatTick(at now: NIODeadline) -> HeartbeatAction {
+        if now - lastSignOfLife >= heartbeat.timeout {
+            let action = pingTimedOut()
+            return action == .none ? .none : .drop(action)
+        }
+        guard now >= nextPing else { return .none }
+        nextPing = now + heartbeat.interval
+        return state == .open ? .sendPing : .none
     }
 
     // MARK: read side

@@ -20,8 +20,6 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     private let hub: Hub
     // Only the settings used after set-up, not the whole configuration: every idle
     // connection carries these.
-    private let pingInterval: TimeAmount
-    private let pingTimeout: TimeAmount
     private let closeTimeout: TimeAmount
     private let maxQueuedMessages: Int
     private let logger: Logger
@@ -33,10 +31,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     private var assembler: InboundMessageAssembler
     private var queue: OutboundQueueAccounting
     private var context: ChannelHandlerContext?
-    private var lastInbound = NIODeadline.now()
     /// This connection's place in its loop's `HeartbeatSweep`, while it is in it.
     var heartbeatSlot: Int?
-    private var nextPing: NIODeadline
     private var closeTimer: Scheduled<Void>?
     /// Rooms being joined: their deliveries wait here until the join's reply is sent, so the
     /// reply (with its history) always comes before the room's live messages.
@@ -55,17 +51,17 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     ) {
         self.connection = connection
         self.inbox = inbox
-        self.nextPing = .now() + configuration.pingInterval
         self.hub = hub
         self.parser = WebSocketFrameParser(maxFrameSize: maxFrameSize)
-        self.pingInterval = configuration.pingInterval
-        self.pingTimeout = configuration.effectivePingTimeout
         self.closeTimeout = configuration.closeTimeout
         self.maxQueuedMessages = configuration.maxQueuedMessages
         self.logger = logger
         self.deflater = compression?.deflater
         self.assembler = InboundMessageAssembler(maxMessageSize: configuration.maxInboundMessageSize, inflater: compression?.inflater)
-        self.state = ConnectionStateMachine(rateLimits: configuration.rateLimit, violationsWaitForHandlers: inbox != nil)
+        self.state = ConnectionStateMachine(
+            rateLimits: configuration.rateLimit, violationsWaitForHandlers: inbox != nil,
+            heartbeat: .init(interval: configuration.pingInterval, timeout: configuration.effectivePingTimeout)
+        )
         self.queue = OutboundQueueAccounting(
             maxMessages: configuration.maxQueuedMessages,
             maxBytes: configuration.maxQueuedBytes
@@ -76,9 +72,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        lastInbound = .now()
-        nextPing = lastInbound + pingInterval
-        connection.outbox.heartbeats.add(self, interval: pingInterval, timeout: pingTimeout)
+        connection.outbox.heartbeats.add(self, interval: state.heartbeat.interval, timeout: state.heartbeat.timeout)
         logger.info("connection open", metadata: connection.logMetadata)
     }
 
@@ -119,11 +113,12 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard state.readsFrames else { return }
-        lastInbound = .now()
+        let now = NIODeadline.now()
+        state.bytesArrived(at: now, peerIsReading: context.channel.isWritable)
         parser.append(unwrapInboundIn(data))
         do {
             while state.readsFrames, let frame = try parser.next() {
-                receive(frame, context: context)
+                receive(frame, at: now, context: context)
             }
         } catch {
             // The parser refused the bytes; the state machine stops all reading. A fresh
@@ -134,13 +129,13 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func receive(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
+    private func receive(_ frame: WebSocketFrame, at now: NIODeadline, context: ChannelHandlerContext) {
         guard state.admitsFrame(frame.opcode) else { return }
         switch assembler.receive(frame) {
         case .none, .pong:
             break
         case .message(let kind, let bytes):
-            switch state.messageReceived(at: lastInbound) {
+            switch state.messageReceived(at: now) {
             case .drop:
                 break
             case .hand(let verdict):
@@ -150,6 +145,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
                 hand(.stop(stop), context: context)
             }
         case .ping(let payload):
+            // Flushed once per read burst, in `channelReadComplete`.
             writeControl(.frame(opcode: .pong, payload: payload, allocator: context.channel.allocator))
         case .close(let code):
             perform(state.closeFrameReceived(code))
@@ -188,7 +184,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if inbox == nil { flushIfNeeded() }
+        // Echoes and pongs written during the read burst go out in one flush.
+        flushIfNeeded()
         context.fireChannelReadComplete()
     }
 
@@ -215,15 +212,15 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     /// pings when a ping is due.
     func heartbeatTick(now: NIODeadline) {
         guard let context else { return }
-        if now - lastInbound >= pingTimeout {
-            logger.debug("ping timeout", metadata: connection.logMetadata)
-            perform(state.pingTimedOut())
-            return
-        }
-        guard now >= nextPing else { return }
-        nextPing = now + pingInterval
-        if state.acceptsOutbound {
+        switch state.heartbeatTick(at: now) {
+        case .none:
+            break
+        case .sendPing:
             writeControl(.frame(opcode: .ping, payload: ByteBuffer(), allocator: context.channel.allocator))
+            flushIfNeeded()
+        case .drop(let action):
+            logger.debug("ping timeout", metadata: connection.logMetadata)
+            perform(action)
         }
     }
 
@@ -262,17 +259,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
             frame = compressed
         }
         let size = frame.bytes.readableBytes
-        if queue.wouldOverflow(adding: size, messages: messages) {
-            // The numbers may be stale from the last flush: look at the channel first.
-            queue.observe(pendingBytes: pendingBytes(writeContext))
-            if queue.wouldOverflow(adding: size, messages: messages) {
-                logger.info("slow consumer", metadata: connection.logMetadata.merging([
-                    "queued_messages": "\(queue.queuedMessages)", "queued_bytes": "\(queue.queuedBytes)",
-                ]) { $1 })
-                perform(state.outboundOverflowed())
-                return false
-            }
-        }
+        guard admit(size: size, messages: messages, context: writeContext) else { return false }
         let first = queue.unflushedMessages == 0
         writeContext.write(NIOAny(frame.bytes), promise: nil)
         queue.enqueued(bytes: size, messages: messages)
@@ -329,9 +316,30 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
         (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
     }
 
+    /// Whether `messages` more messages of `size` bytes fit in the outbound queue; if not, the
+    /// peer is a slow consumer and is dropped with 4008.
+    private func admit(size: Int, messages: Int, context writeContext: ChannelHandlerContext) -> Bool {
+        guard queue.wouldOverflow(adding: size, messages: messages) else { return true }
+        // The numbers may be stale from the last flush: look at the channel first.
+        queue.observe(pendingBytes: pendingBytes(writeContext))
+        guard queue.wouldOverflow(adding: size, messages: messages) else { return true }
+        logger.info("slow consumer", metadata: connection.logMetadata.merging([
+            "queued_messages": "\(queue.queuedMessages)", "queued_bytes": "\(queue.queuedBytes)",
+        ]) { $1 })
+        perform(state.outboundOverflowed())
+        return false
+    }
+
+    /// Pings and pongs count against the outbound limits like data: a peer that sends pings
+    /// as fast as it can and never reads its pongs once grew the server by 1.8 GiB in 20 s.
+    /// Now its pongs fill its queue like any backlog, and it is dropped as a slow consumer.
+    /// The caller flushes.
     private func writeControl(_ frame: OutboundFrame) {
         guard let writeContext = self.context else { return }
-        writeContext.writeAndFlush(NIOAny(frame.bytes), promise: nil)
+        let size = frame.bytes.readableBytes
+        guard admit(size: size, messages: 1, context: writeContext) else { return }
+        writeContext.write(NIOAny(frame.bytes), promise: nil)
+        queue.enqueued(bytes: size, messages: 1)
     }
 
     // MARK: performing the state machine's actions

@@ -42,7 +42,7 @@ struct HostileInputTests {
     @Test("a flood gets rate_limited errors, then 4029; acknowledged messages are kept; others are unaffected")
     func flood() async throws {
         try await ChatTestServer.run({
-            $0.connection.rateLimit = .init(eventsPerSecond: 5, burst: 10, refusalBurst: 20, refusalsPerSecond: 1)
+            $0.connection.rateLimit = .init(eventsPerSecond: 5, burst: 10, refusalBurst: 20)
         }) { server in
             let bystander = try await server.connect("bystander")
             try await bystander.request("join_room", ["room": "f"])

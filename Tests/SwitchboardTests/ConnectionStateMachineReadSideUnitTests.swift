@@ -11,8 +11,8 @@ struct ConnectionStateMachineReadSideUnitTests {
     private static let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
     private static let allOpcodes: [WebSocketOpcode] = [.text, .binary, .continuation, .ping, .pong, .connectionClose]
 
-    /// A limiter that allows two events at once, refuses the next two, then calls it a flood.
-    private static let tightLimits = InboundRateLimiter.Limits(eventsPerSecond: 1, burst: 2, refusalBurst: 2, refusalsPerSecond: 0.001)
+    /// A limiter that allows two events at once, refuses the next two, then calls it a flood (and hardly refills).
+    private static let tightLimits = InboundRateLimiter.Limits(eventsPerSecond: 0.001, burst: 2, refusalBurst: 2, offeredRatio: 1.5)
 
     // MARK: which frames are read
 
@@ -171,4 +171,47 @@ struct ConnectionStateMachineReadSideUnitTests {
         #expect(!resume)
         #expect(machine.inboundFlow == .flowing)
     }
+
+    // MARK: heartbeat
+
+    private static func heartbeatMachine() -> ConnectionStateMachine {
+        ConnectionStateMachine(heartbeat: .init(interval: .seconds(20), timeout: .seconds(40)), openedAt: start)
+    }
+
+    @Test("a ping every interval while the peer shows signs of life; dropped without a close frame once silent for the timeout")
+    func pingsThenTimeout() {
+        var machine = Self.heartbeatMachine()
+        let early = machine.heartbeatTick(at: Self.start + .seconds(19))
+        let first = machine.heartbeatTick(at: Self.start + .seconds(20))
+        let notYet = machine.heartbeatTick(at: Self.start + .seconds(30))
+        machine.bytesArrived(at: Self.start + .seconds(30), peerIsReading: true)
+        let second = machine.heartbeatTick(at: Self.start + .seconds(40))
+        let alive = machine.heartbeatTick(at: Self.start + .seconds(69))
+        let dropped = machine.heartbeatTick(at: Self.start + .seconds(70))
+        #expect([early, first, notYet, second] == [.none, .sendPing, .none, .sendPing])
+        #expect(alive == .sendPing || alive == .none)
+        #expect(dropped == .drop(ConnectionStateMachine.Action(cleanup: .abnormal, closeTransport: .now)))
+        let afterwards = machine.heartbeatTick(at: Self.start + .seconds(100))
+        #expect(afterwards == .none)
+    }
+
+    @Test("bytes from a peer that does not read what it is sent are no sign of life")
+    func writingWithoutReadingIsNoSignOfLife() {
+        var machine = Self.heartbeatMachine()
+        for second in stride(from: 1, through: 39, by: 1) {
+            machine.bytesArrived(at: Self.start + .seconds(Int64(second)), peerIsReading: false)
+        }
+        #expect(machine.lastSignOfLife == Self.start)
+        let tick = machine.heartbeatTick(at: Self.start + .seconds(40))
+        #expect(tick == .drop(ConnectionStateMachine.Action(cleanup: .abnormal, closeTransport: .now)))
+    }
+
+    @Test("no ping after our close frame")
+    func noPingWhileClosing() {
+        var machine = Self.heartbeatMachine()
+        _ = machine.closeRequested(.goingAway)
+        let tick = machine.heartbeatTick(at: Self.start + .seconds(20))
+        #expect(tick == .none)
+    }
 }
+

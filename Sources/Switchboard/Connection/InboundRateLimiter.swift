@@ -1,11 +1,25 @@
 import NIOCore
 
-/// Spam protection for one connection's inbound events: a token bucket, and a second, slower
-/// bucket of tolerance for events refused by the first.
+/// Spam protection for one connection's inbound events: two token buckets.
 ///
-/// A client over its rate gets `rate_limited` errors and stays connected; a client that keeps
-/// going after being told is flooding, and is closed with 4029. Value type, no clock of its
-/// own: the caller passes the time, so every rule is unit-testable.
+/// - The **rate** bucket (`burst` tokens, refilled at `eventsPerSecond`) decides each event:
+///   one that finds a token is allowed, one that does not is refused (`rate_limited`), and
+///   the connection stays open.
+/// - The **offered** bucket (`burst + refusalBurst` tokens, refilled at `offeredRatio ×
+///   eventsPerSecond`) counts every event the client sends, allowed or refused. An event that
+///   finds it empty makes the connection a flood: it is closed with 4029.
+///
+/// So the flood rule looks at what the client *does* about `rate_limited`, not at how many
+/// refusals it collected. A polite client that pipelines and backs off when refused overshoots
+/// a little after each refusal (everything it had in flight is refused too) but averages at
+/// most about the rate, far below `offeredRatio` × the rate, and stays connected however long
+/// it sends. A client that ignores the errors and keeps sending at twice the rate drains the
+/// offered bucket at 0.5 × the rate: with the defaults it is closed after 500 / 100 = 5 s, and
+/// one blasting thousands per second within a fraction of a second. (The first rule counted
+/// refusals: a polite client pipelining 16 messages collected 16 refusals per back-off and was
+/// closed with 4029 within 18 s while sending near the limit.)
+///
+/// Value type, no clock of its own: the caller passes the time, so every rule is unit-testable.
 public struct InboundRateLimiter: Sendable {
     public struct Limits: Sendable, Equatable {
         /// Sustained events per second. Typing humans send well under one per second; the
@@ -14,16 +28,19 @@ public struct InboundRateLimiter: Sendable {
         public var eventsPerSecond: Double
         /// Events allowed at once (a page re-joining its rooms after a reconnect, say).
         public var burst: Double
-        /// Refused events tolerated in a burst before the connection counts as a flood…
+        /// Events refused at once before the connection can count as a flood: the room a
+        /// client has to notice `rate_limited` and slow down, with a pipeline still in flight.
         public var refusalBurst: Double
-        /// …and how fast that tolerance comes back, per second.
-        public var refusalsPerSecond: Double
+        /// What a connection may send on average forever, as a multiple of `eventsPerSecond`,
+        /// answered or refused. Above 1, so that a client near the limit that backs off is
+        /// never a flood; below 2, so that one ignoring the errors at twice the rate is.
+        public var offeredRatio: Double
 
-        public init(eventsPerSecond: Double = 200, burst: Double = 400, refusalBurst: Double = 100, refusalsPerSecond: Double = 5) {
+        public init(eventsPerSecond: Double = 200, burst: Double = 400, refusalBurst: Double = 100, offeredRatio: Double = 1.5) {
             self.eventsPerSecond = eventsPerSecond
             self.burst = burst
             self.refusalBurst = refusalBurst
-            self.refusalsPerSecond = refusalsPerSecond
+            self.offeredRatio = offeredRatio
         }
     }
 
@@ -37,13 +54,13 @@ public struct InboundRateLimiter: Sendable {
 
     public let limits: Limits
     private var tokens: Double
-    private var tolerance: Double
+    private var offered: Double
     private var last: NIODeadline?
 
     public init(limits: Limits) {
         self.limits = limits
         self.tokens = limits.burst
-        self.tolerance = limits.refusalBurst
+        self.offered = limits.burst + limits.refusalBurst
     }
 
     public mutating func admit(at now: NIODeadline) -> Decision {
@@ -51,15 +68,14 @@ public struct InboundRateLimiter: Sendable {
             let seconds = Double((now - last).nanoseconds) / 1_000_000_000
             if seconds > 0 {
                 tokens = min(limits.burst, tokens + seconds * limits.eventsPerSecond)
-                tolerance = min(limits.refusalBurst, tolerance + seconds * limits.refusalsPerSecond)
+                offered = min(limits.burst + limits.refusalBurst, offered + seconds * limits.eventsPerSecond * limits.offeredRatio)
             }
         }
         last = now
-        if tokens >= 1 {
-            tokens -= 1
-            return .allow
-        }
-        tolerance -= 1
-        return tolerance < 0 ? .flood : .refuse
+        guard offered >= 1 else { return .flood }
+        offered -= 1
+        guard tokens >= 1 else { return .refuse }
+        tokens -= 1
+        return .allow
     }
 }

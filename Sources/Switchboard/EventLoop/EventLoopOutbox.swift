@@ -26,6 +26,8 @@ final class EventLoopOutbox: @unchecked Sendable {
     /// Runs of broadcasts written as one write per member (for tests and diagnostics).
     var combinedRuns: Int { runs.withLockedValue { $0 } }
     private let runs = NIOLockedValueBox(0)
+    /// Last in the lock order (hub, room, outbox): `enqueue` is called under the other two
+    /// and takes no other lock while holding this one.
     private let lock = NIOLock()
     private var queue: [Item] = []
     private var scheduled = false

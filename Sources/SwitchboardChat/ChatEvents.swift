@@ -96,7 +96,8 @@ struct ChatEvents: Sendable {
     private func join(room: String, since: Int?, context: EventContext) async throws {
         // Read while the hub keeps the room: a message published meanwhile cannot be lost
         // with a room evicted between this read and the join.
-        guard let snapshot = try await context.hub.join(context.connection, room: room, knownSeq: { try await store.latestSeq(room: room) }) else {
+        let latestSeq = { try await store.latestSeq(room: room) }
+        guard let snapshot = try await context.hub.join(context.connection, room: room, knownSeq: latestSeq) else {
             return  // the connection went away meanwhile
         }
         do {

@@ -94,8 +94,10 @@ struct ChatEvents: Sendable {
     /// messages back until the ack is out, and the history stops at the `seq` the hub saw at
     /// the join, so the client gets every message exactly once, in order.
     private func join(room: String, since: Int?, context: EventContext) async throws {
-        let knownSeq = try await store.latestSeq(room: room)
-        guard let snapshot = context.hub.join(context.connection, room: room, knownSeq: knownSeq) else {
+        // Read while the hub keeps the room: a message published meanwhile cannot be lost
+        // with a room evicted between this read and the join.
+        let latestSeq = { try await store.latestSeq(room: room) }
+        guard let snapshot = try await context.hub.join(context.connection, room: room, knownSeq: latestSeq) else {
             return  // the connection went away meanwhile
         }
         do {

@@ -22,6 +22,9 @@ public struct ChatServer: Sendable {
     let authenticator: any Authenticator
     let logger: Logger
     let eventLoopGroup: any EventLoopGroup
+    /// Whether `eventLoopGroup` was made for this server (not NIO's shared singleton), so is
+    /// shut down with it.
+    let ownsEventLoopGroup: Bool
 
     public init(configuration: ChatConfiguration, store: (any RoomStore)? = nil, logger: Logger = Logger(label: "switchboard")) async throws {
         // First: instruments made before the metrics system is bootstrapped (the hub's) would
@@ -38,7 +41,8 @@ public struct ChatServer: Sendable {
         case .jwt(let settings): authenticator = try await JWTAuthenticator(settings: settings)
         }
         let threads = configuration.eventLoopThreads ?? AvailableCPUs.count
-        eventLoopGroup = threads == System.coreCount ? MultiThreadedEventLoopGroup.singleton : MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        ownsEventLoopGroup = threads != System.coreCount
+        eventLoopGroup = ownsEventLoopGroup ? MultiThreadedEventLoopGroup(numberOfThreads: threads) : MultiThreadedEventLoopGroup.singleton
     }
 
     /// The Hummingbird application (HTTP routes + WebSocket upgrade), for embedding.
@@ -76,16 +80,18 @@ public struct ChatServer: Sendable {
         )
     }
 
-    /// The services to run: the hub (its event handlers), the HTTP server, then the hub's
-    /// drain. They shut down in reverse: drain the connections, stop HTTP, then wait for the
-    /// last event handlers.
+    /// The services to run: the event loops' owner, the hub (its event handlers), the HTTP
+    /// server, then the hub's drain. They shut down in reverse: drain the connections, stop
+    /// HTTP, wait for the last event handlers, then shut down the event-loop group if this
+    /// server created it.
     public func makeServiceGroup(
         onListening: @escaping @Sendable (Int) async -> Void = { _ in },
         signals: [UnixSignal] = [.sigterm, .sigint]
     ) throws -> ServiceGroup {
         let app = try makeApplication(onListening: onListening)
         let drain = HubDrainService(hub: hub, state: state, drainTimeout: configuration.drainTimeout)
-        return ServiceGroup(configuration: .init(services: [hub, app, drain], gracefulShutdownSignals: signals, logger: logger))
+        let loops = EventLoopGroupService(ownedGroup: ownsEventLoopGroup ? eventLoopGroup : nil)
+        return ServiceGroup(configuration: .init(services: [loops, hub, app, drain], gracefulShutdownSignals: signals, logger: logger))
     }
 
     /// Who may upgrade: `/ws` with a valid ticket from an allowed origin; the echo endpoint
@@ -95,31 +101,21 @@ public struct ChatServer: Sendable {
         let origins = OriginPolicy(allowed: configuration.allowedOrigins)
         let echoPath = configuration.echoPath
         return { request, _ in
-            let target = request.path ?? "/"
-            let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
+            let target = URI(request.path ?? "/")
+            let path = target.path
             if let echoPath, path == echoPath { return .accept(user: "echo", mode: .echo) }
             guard path == "/ws" else { return .reject(.notFound, "no WebSocket endpoint at \(path)") }
             guard origins.permits(origin: request.headerFields[.origin], host: request.authority) else {
                 return .reject(.forbidden, "origin not allowed")
             }
-            guard let ticket = Self.queryValue("ticket", in: target), !ticket.isEmpty else {
+            // Percent-decoded: a client may encode the ticket however its URL library likes.
+            guard let ticket = target.queryParameters["ticket"], !ticket.isEmpty else {
                 return .reject(.unauthorized, "missing ticket")
             }
-            guard let user = tickets.redeem(ticket) else {
+            guard let user = tickets.redeem(String(ticket)) else {
                 return .reject(.unauthorized, "unknown, expired or used ticket")
             }
             return .accept(user: user)
         }
-    }
-
-    static func queryValue(_ name: String, in target: String) -> String? {
-        guard let query = target.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            if parts.first.map(String.init) == name {
-                return parts.count > 1 ? String(parts[1]).removingPercentEncoding : ""
-            }
-        }
-        return nil
     }
 }

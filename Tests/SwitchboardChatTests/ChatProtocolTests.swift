@@ -1,4 +1,5 @@
 import Foundation
+import Switchboard
 import SwitchboardChat
 import SwitchboardTestSupport
 import Testing
@@ -116,6 +117,31 @@ struct ChatProtocolTests {
             try await alice.request("send_message", ["room": "c", "message": "mine"])
             let mine = payload(try await alice.next("new_message"))
             #expect(mine["room"] as? String == "c")
+        }
+    }
+
+    @Test("a room left by its last member is freed, and its seq goes on from the store when it is joined again")
+    func leftRoomsAreFreed() async throws {
+        try await ChatTestServer.run { server in
+            let roamer = try await server.connect("roamer")
+            for index in 0..<100 {
+                try await roamer.request("join_room", ["room": "once\(index)"])
+                try await roamer.request("send_message", ["room": "once\(index)", "message": "hello"])
+                try await roamer.request("leave_room", ["room": "once\(index)"])
+            }
+            #expect(server.server.hub.roomCount == 0)
+            // Back in a freed room: the history and seq are the store's.
+            let watcher = try await server.connect("watcher")
+            let again = try await watcher.request("join_room", ["room": "once7"])
+            #expect(payload(again)["seq"] as? Int == 1)
+            #expect((payload(again)["history"] as? [[String: Any]])?.count == 1)
+            try await roamer.request("join_room", ["room": "once7"])
+            let next = try await roamer.request("send_message", ["room": "once7", "message": "again"])
+            #expect(payload(next)["seq"] as? Int == 2)
+            #expect(payload(try await watcher.next("new_message"))["seq"] as? Int == 2)
+            await roamer.close()
+            await watcher.close()
+            try await eventually("the room a closed connection was in is freed") { server.server.hub.roomCount == 0 }
         }
     }
 

@@ -1,8 +1,9 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
 import Switchboard
 import Foundation
-import SwitchboardChat
+@testable import SwitchboardChat
 import SwitchboardTestSupport
 import Testing
 
@@ -79,6 +80,20 @@ struct UpgradeTests {
         }
     }
 
+    @Test("a percent-encoded ticket, among other query parameters, is decoded before it is redeemed")
+    func percentEncodedTicket() async throws {
+        try await ChatTestServer.run { server in
+            let ticket = try await server.ticket(for: "encoded")
+            // Every byte encoded, as a client's URL library may do.
+            let encoded = ticket.utf8.map { "%" + String($0, radix: 16, uppercase: true) }.joined()
+            let socket = try await TestWebSocketClient.connect(port: server.port, path: "/ws?lang=en&ticket=\(encoded)&x")
+            let client = ChatClient(socket: socket, user: "encoded")
+            let ack = try await client.request("join_room", ["room": "decoded"])
+            #expect(payload(ack)["members"] as? [String] == ["encoded"])
+            await client.close()
+        }
+    }
+
     @Test("one ticket used by 20 concurrent upgrades succeeds exactly once")
     func concurrentTicketUse() async throws {
         try await ChatTestServer.run { server in
@@ -140,6 +155,32 @@ struct UpgradeTests {
 
 @Suite("Graceful shutdown")
 struct GracefulShutdownTests {
+    @Test("a server that made its own event-loop group shuts it down when it stops")
+    func ownEventLoopGroupIsShutDown() async throws {
+        // One thread more than the machine has, so the server cannot use NIO's shared group.
+        let threads = ProcessInfo.processInfo.activeProcessorCount + 1
+        let loopThreads = NIOLockedValueBox<Set<String>>([])
+        try await ChatTestServer.run({ $0.eventLoopThreads = threads }) { server in
+            try #require(server.server.ownsEventLoopGroup)
+            for loop in server.server.eventLoopGroup.makeIterator() {
+                // NIO names each loop's thread after its group and index: unique in the process.
+                let name = try await loop.submit { Self.threadNames(at: "/proc/thread-self/comm") }.get()
+                loopThreads.withLockedValue { $0.formUnion(name) }
+            }
+            #expect(try await server.http("GET", "/healthz").status == 200)
+        }
+        let names = loopThreads.withLockedValue { $0 }
+        #expect(names.count == threads)
+        let running = Set(try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").flatMap {
+            Self.threadNames(at: "/proc/self/task/\($0)/comm")
+        })
+        #expect(running.isDisjoint(with: names), "event-loop threads still running after the server stopped")
+    }
+
+    private static func threadNames(at path: String) -> [String] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
     @Test("shutdown: /healthz turns 503, new upgrades are refused, every client gets 1001 after its queued messages")
     func drain() async throws {
         // The close timeout is far longer than the drain deadline, so the stubborn peer can only

@@ -1,3 +1,4 @@
+import SwitchboardTestSupport
 import Testing
 @testable import Switchboard
 
@@ -27,5 +28,24 @@ struct JoinedRoomsUnitTests {
         #expect(Array(rooms).isEmpty)
         rooms.insert("d")
         #expect(Array(rooms) == ["d"])
+    }
+
+    @Test("random inserts and removes over many rooms agree with a Set")
+    func agreesWithASetOverManyRooms() {
+        var rng = XorShiftRNG(seed: 0x0123_4567)
+        var rooms = JoinedRooms()
+        var model: Set<String> = []
+        for _ in 0..<5_000 {
+            let name = "room\(Int.random(in: 0..<300, using: &rng))"
+            if Bool.random(using: &rng) {
+                #expect(rooms.insert(name) == model.insert(name).inserted)
+            } else {
+                #expect(rooms.remove(name) == (model.remove(name) != nil))
+            }
+            #expect(rooms.contains(name) == model.contains(name))
+        }
+        #expect(Set(rooms) == model)
+        #expect(Array(rooms).count == model.count)
+        #expect(rooms.isEmpty == model.isEmpty)
     }
 }

@@ -28,11 +28,12 @@ struct LibraryTestServer {
         configuration: SwitchboardServerConfiguration = .init(),
         router: EventRouter = LibraryTestServer.defaultRouter,
         runHub: Bool = true,
+        presence: Hub.PresenceEncoder? = nil,
         _ body: @Sendable (LibraryTestServer) async throws -> Void
     ) async throws {
         let logs = LogCapture()
         let disconnects = NIOLockedValueBox<[ConnectionID: [CloseCode]]>([:])
-        let hub = Hub(logger: logs.logger, onDisconnect: { connection, code in
+        let hub = Hub(logger: logs.logger, presence: presence, onDisconnect: { connection, code in
             disconnects.withLockedValue { $0[connection.id, default: []].append(code) }
         })
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
@@ -70,7 +71,8 @@ struct LibraryTestServer {
         }
     }
 
-    /// `echo_event` acks its payload; `join` joins the room in `{"room"}`; `fail` throws.
+    /// `echo_event` acks its payload; `join` joins the room in `{"room"}` and `leave` leaves
+    /// it; `fail` throws.
     static var defaultRouter: EventRouter {
         var router = EventRouter()
         router.on("echo_event", as: EchoPayload.self) { payload, _ in payload }
@@ -79,6 +81,10 @@ struct LibraryTestServer {
             context.hub.completeJoin(context.connection, room: payload.room, reply: try context.ackFrame(["seq": snapshot.lastSeq]))
             return .replied
         })
+        router.on("leave", as: RoomPayload.self) { payload, context in
+            context.hub.leave(context.connection, room: payload.room)
+            return payload
+        }
         router.on("close_me", as: EchoPayload.self, replying: { _, context in
             context.connection.close(.normal, reason: "as asked")
             return .replied

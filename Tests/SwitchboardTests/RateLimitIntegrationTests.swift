@@ -88,7 +88,6 @@ struct RateLimitIntegrationTests {
             #expect(server.closeCodes.values.flatMap { $0 } == [.flood])
             // (burst 20 + refusalBurst 100) / (0.5 x 50/s) = 4.8 s.
             #expect(elapsed < .seconds(10), "closed after \(elapsed)")
-            #expect(elapsed > .seconds(3), "closed after \(elapsed): the rule allows 4.8 s")
             #expect(try await client.nextClose() == 4029)
         }
     }

@@ -25,6 +25,11 @@ public struct ConnectionConfiguration: Sendable {
     /// How long a client may take to send its HTTP request head (slowloris protection).
     public var handshakeTimeout: TimeAmount = .seconds(10)
     /// Inbound messages buffered for the event handlers before reading from the socket pauses.
+    /// Reading resumes at half of it, so a steady sender is not stopped and restarted on
+    /// every event. 64 bounds what a connection whose handlers fall behind can hold to
+    /// 64 × `maxInboundMessageSize` (4 MiB at the default; ~6 KiB for 100-byte chat
+    /// messages), while a client that waits for its acks has one or a few events in flight
+    /// and never comes near it: only a client that pipelines ahead of slow handlers pauses.
     public var inboundBufferedMessages: Int = 64
     /// permessage-deflate (RFC 7692), offered to clients that ask for it; nil (the default)
     /// never compresses. Costs memory per connection (zlib state) and CPU per message.

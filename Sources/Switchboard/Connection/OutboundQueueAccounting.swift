@@ -79,6 +79,12 @@ public struct OutboundQueueAccounting: Sendable {
             totalMessages -= batches[batchesHead].messages
             batchesHead += 1
         }
+        // Drained batches are skipped by moving the head; removing each one from the front
+        // would shift the whole array every time, quadratic for a consumer thousands of
+        // batches behind. Compacting once the dead prefix is more than half the array moves
+        // fewer live entries than were skipped (amortized O(1) per batch); the floor of 32
+        // dead entries (512 bytes) spares a consumer only a few batches behind a shift on
+        // nearly every flush.
         if batchesHead > 32, batchesHead * 2 > batches.count {
             batches.removeFirst(batchesHead)
             batchesHead = 0

@@ -26,10 +26,15 @@ public final class Hub: Sendable {
         var usable: [ConnectionID: Record] = [:]
         /// Every connection whose transport is still open, usable or closing.
         var open: [ConnectionID: Connection] = [:]
+        /// Rooms with members or a join in flight: a room is evicted with its last member.
         var rooms: [String: Room] = [:]
         var outboxes: [ObjectIdentifier: EventLoopOutbox] = [:]
     }
 
+    /// Lock order: this lock, then a room's (`Room.lock`), then an outbox's
+    /// (`EventLoopOutbox.enqueue`); never the other way round, and never an application's
+    /// code (the presence encoder, the disconnect observer) under any of them, since it may
+    /// call back into the hub.
     private let state = NIOLockedValueBox(State())
     private let presence: PresenceEncoder?
     private let onDisconnect: DisconnectObserver?
@@ -51,6 +56,9 @@ public final class Hub: Sendable {
 
     // MARK: registry
 
+    /// Rooms the hub keeps: those with members or a join in flight. A room is evicted with
+    /// its last member.
+    package var roomCount: Int { state.withLockedValue { $0.rooms.count } }
     /// Connections that are registered and usable.
     public var connectionCount: Int { state.withLockedValue { $0.usable.count } }
     /// Transports still open (includes connections that are closing).
@@ -84,25 +92,50 @@ public final class Hub: Sendable {
     /// Cleanup: the connection is no longer usable. Idempotent; called by the connection's
     /// state machine exactly once, but safe to call again.
     func connectionClosed(_ connection: Connection, code: CloseCode) {
-        var changes: [PresenceChange] = []
-        let removed = state.withLockedValue { state -> Bool in
-            guard let record = state.usable.removeValue(forKey: connection.id) else { return false }
-            for name in record.rooms {
-                guard let room = state.rooms[name] else { continue }
-                room.lock.withLock {
-                    if room.removeLocked(connection) == true {
-                        let change = PresenceChange(kind: .left, room: name, user: connection.user)
-                        changes.append(change)
-                        if let frame = presence?(change) { room.broadcastLocked(frame) }
-                    }
+        // The `user_left` frames are encoded before the locks are taken (the encoder may call
+        // back into the hub). The rooms are known only under the lock, so the rare join that
+        // slips in between gets its frame on another round.
+        var leftFrames: [String: OutboundFrame?] = [:]
+        while true {
+            let outcome = state.withLockedValue { state -> ClosedOutcome in
+                guard let record = state.usable[connection.id] else { return .notUsable }
+                if presence != nil {
+                    let unencoded = record.rooms.filter { leftFrames.index(forKey: $0) == nil }
+                    if !unencoded.isEmpty { return .encode(unencoded) }
                 }
+                state.usable.removeValue(forKey: connection.id)
+                for name in record.rooms {
+                    guard let room = state.rooms[name] else { continue }
+                    let empty = room.lock.withLock {
+                        if room.removeLocked(connection) == true, let frame = leftFrames[name] ?? nil {
+                            room.broadcastLocked(frame)
+                        }
+                        return room.isEmptyLocked
+                    }
+                    if empty { Self.evictIfUnused(room, from: &state) }
+                }
+                return .removed
             }
-            return true
+            switch outcome {
+            case .notUsable:
+                return
+            case .encode(let rooms):
+                for name in rooms {
+                    leftFrames.updateValue(presence?(PresenceChange(kind: .left, room: name, user: connection.user)), forKey: name)
+                }
+            case .removed:
+                metrics.closed(code: code)
+                onDisconnect?(connection, code)
+                return
+            }
         }
-        if removed {
-            metrics.closed(code: code)
-            onDisconnect?(connection, code)
-        }
+    }
+
+    private enum ClosedOutcome {
+        case notUsable
+        /// Encode `user_left` for these rooms, then try again.
+        case encode([String])
+        case removed
     }
 
     /// The transport is gone (after cleanup).
@@ -126,33 +159,89 @@ public final class Hub: Sendable {
 
     /// Adds `connection` to `room`. Until `completeJoin`, the room's deliveries to it are held
     /// back, so the join's reply (with history up to `lastSeq`) comes first and nothing is lost
-    /// or repeated between history and live messages. `knownSeq` is the store's latest `seq`,
-    /// used if the room is not live yet. Returns nil if the connection is no longer usable.
-    public func join(_ connection: Connection, room name: String, knownSeq: Int) -> JoinSnapshot? {
-        guard let handler = connection.handler else { return nil }
-        var snapshot = state.withLockedValue { state -> JoinSnapshot? in
+    /// or repeated between history and live messages. Returns nil if the connection is no
+    /// longer usable.
+    ///
+    /// `knownSeq` reads the store's latest `seq` in the room; it is used if the room is not
+    /// live yet. The hub keeps the room while it runs, so that a message published meanwhile,
+    /// even if the room's last member leaves, is sequenced after the `seq` it returns and
+    /// reaches the joiner, and one published before is in the store for the joiner's history.
+    public func join(
+        _ connection: Connection, room name: String, knownSeq: () async throws -> Int
+    ) async rethrows -> JoinSnapshot? {
+        let pinned = state.withLockedValue { state -> Room? in
             guard state.usable[connection.id] != nil else { return nil }
-            let room = state.rooms[name] ?? {
-                let room = Room(name: name, lastSeq: knownSeq)
-                state.rooms[name] = room
-                return room
-            }()
+            let room = Self.room(name, in: &state, lastSeq: nil)
+            room.joinsInFlight += 1
+            return room
+        }
+        guard let pinned else { return nil }
+        let seq: Int
+        do {
+            seq = try await knownSeq()
+        } catch {
+            state.withLockedValue { state in
+                pinned.joinsInFlight -= 1
+                Self.evictIfUnused(pinned, from: &state)
+            }
+            throw error
+        }
+        return join(connection, room: name, knownSeq: seq, pinned: pinned)
+    }
+
+    /// Adds `connection` to `room`, as the async `join` does, with the room's latest `seq`
+    /// already known. Only for rooms whose `seq` cannot change while it is read (no store,
+    /// or one with a single writer): a room is evicted with its last member, and a `seq` read
+    /// before that could miss a message published in between, stalling the new room at the gap.
+    public func join(_ connection: Connection, room name: String, knownSeq: Int) -> JoinSnapshot? {
+        join(connection, room: name, knownSeq: knownSeq, pinned: nil)
+    }
+
+    private func join(_ connection: Connection, room name: String, knownSeq: Int, pinned: Room?) -> JoinSnapshot? {
+        // Encoded before the locks (the encoder may call back into the hub), and so also for
+        // the repeat joins that send none.
+        let joinedFrame = connection.handler == nil ? nil : presence?(PresenceChange(kind: .joined, room: name, user: connection.user))
+        var deliveries = 0
+        var snapshot = state.withLockedValue { state -> JoinSnapshot? in
+            if let pinned { pinned.joinsInFlight -= 1 }
+            guard let handler = connection.handler, state.usable[connection.id] != nil else {
+                if let pinned { Self.evictIfUnused(pinned, from: &state) }
+                return nil
+            }
+            let room = pinned ?? Self.room(name, in: &state, lastSeq: knownSeq)
             state.usable[connection.id]!.rooms.insert(name)
             return room.lock.withLock {
+                deliveries = room.establishLocked(lastSeq: knownSeq)
                 if room.containsLocked(connection.id) {
                     connection.outbox.enqueue(.hold(handler, room: name))
                     return JoinSnapshot(members: room.usersLocked, lastSeq: room.lastDeliveredSeqLocked, wasMember: true)
                 }
                 let firstOfUser = room.addLocked(connection, handler: handler)
                 connection.outbox.enqueue(.hold(handler, room: name))
-                if firstOfUser, let frame = presence?(PresenceChange(kind: .joined, room: name, user: connection.user)) {
-                    room.broadcastLocked(frame, except: connection.id)
+                if firstOfUser, let joinedFrame {
+                    room.broadcastLocked(joinedFrame, except: connection.id)
                 }
                 return JoinSnapshot(members: room.usersLocked, lastSeq: room.lastDeliveredSeqLocked, wasMember: false)
             }
         }
+        metrics.delivered(deliveries)
         snapshot?.members.sort()
         return snapshot
+    }
+
+    /// The live room `name`, created if there is none. Call with the hub's lock held.
+    private static func room(_ name: String, in state: inout State, lastSeq: Int?) -> Room {
+        if let room = state.rooms[name] { return room }
+        let room = Room(name: name, lastSeq: lastSeq)
+        state.rooms[name] = room
+        return room
+    }
+
+    /// Frees `room`'s members, sequencer and outbox links once nobody is in it or joining it.
+    /// Call with the hub's lock held; takes the room's.
+    private static func evictIfUnused(_ room: Room, from state: inout State) {
+        guard room.joinsInFlight == 0, state.rooms[room.name] === room, room.lock.withLock({ room.isEmptyLocked }) else { return }
+        state.rooms[room.name] = nil
     }
 
     /// Sends the join's reply, then releases the room's deliveries held since `join`.
@@ -166,15 +255,17 @@ public final class Hub: Sendable {
     /// enqueued afterwards (such as the leave's reply) comes after the room's last delivery.
     @discardableResult
     public func leave(_ connection: Connection, room name: String) -> Bool {
-        state.withLockedValue { state -> Bool in
+        // Encoded before the locks: the encoder may call back into the hub.
+        let leftFrame = presence?(PresenceChange(kind: .left, room: name, user: connection.user))
+        return state.withLockedValue { state -> Bool in
             guard state.usable[connection.id]?.rooms.remove(name) == true, let room = state.rooms[name] else { return false }
-            room.lock.withLock {
-                if room.removeLocked(connection) == true,
-                    let frame = presence?(PresenceChange(kind: .left, room: name, user: connection.user))
-                {
-                    room.broadcastLocked(frame)
+            let empty = room.lock.withLock {
+                if room.removeLocked(connection) == true, let leftFrame {
+                    room.broadcastLocked(leftFrame)
                 }
+                return room.isEmptyLocked
             }
+            if empty { Self.evictIfUnused(room, from: &state) }
             return true
         }
     }

@@ -6,7 +6,8 @@ import NIOCore
 ///
 /// Membership changes happen with the hub's lock held *and* this lock; broadcasts take only
 /// this lock. So broadcasts to different rooms never contend, and a broadcast never sees a
-/// member half-added.
+/// member half-added. Lock order: the hub's lock, then this one, then an outbox's (which
+/// `broadcastLocked` takes to enqueue); never the other way round.
 final class Room: @unchecked Sendable {
     private struct Group {
         let outbox: EventLoopOutbox
@@ -17,25 +18,46 @@ final class Room: @unchecked Sendable {
 
     let name: String
     let lock = NIOLock()
+    /// Joins waiting for the store's latest `seq` (`Hub.join(_:room:knownSeq:)`, the async
+    /// one). The hub keeps the room while there are any, so what is published meanwhile is
+    /// sequenced here and not lost with an evicted room. Guarded by the *hub's* lock.
+    var joinsInFlight = 0
     // Guarded by `lock`:
     private var groups: [ObjectIdentifier: Group] = [:]
     private var positions: [ConnectionID: Int] = [:]
     private var userConnections: [String: Int] = [:]
-    private var sequencer: RoomSequencer<OutboundFrame>
+    /// Nil until the room's latest `seq` is known (see `establishLocked`).
+    private var sequencer: RoomSequencer<OutboundFrame>?
+    /// Published before the room's latest `seq` was known; sequenced once it is.
+    private var early: [(seq: Int, frame: OutboundFrame)] = []
 
-    init(name: String, lastSeq: Int) {
+    /// `lastSeq` is the latest `seq` the store assigned in the room, or nil if it is not
+    /// known yet (a join is reading it).
+    init(name: String, lastSeq: Int?) {
         self.name = name
-        self.sequencer = RoomSequencer(lastDelivered: lastSeq)
+        self.sequencer = lastSeq.map { RoomSequencer(lastDelivered: $0) }
     }
 
     // MARK: called with `lock` held
 
-    var lastDeliveredSeqLocked: Int { sequencer.lastDelivered }
+    /// The last `seq` delivered; the room must be established.
+    var lastDeliveredSeqLocked: Int { sequencer!.lastDelivered }
     /// Unsorted: sort outside the locks (a join in a 19,000-user room sorted them all while
     /// holding the hub's lock).
     var usersLocked: [String] { Array(userConnections.keys) }
+    /// No members: the hub evicts the room unless a join is in flight.
     var isEmptyLocked: Bool { positions.isEmpty }
-    var memberCountLocked: Int { positions.count }
+
+    /// Sets the room's latest `seq`, if it was not known, and delivers what was published
+    /// meanwhile and follows it; returns the number of deliveries. Messages up to `lastSeq`
+    /// are in the store, so a joiner gets them as history.
+    func establishLocked(lastSeq: Int) -> Int {
+        guard sequencer == nil else { return 0 }
+        sequencer = RoomSequencer(lastDelivered: lastSeq)
+        let published = early
+        early = []
+        return published.reduce(0) { $0 + publishLocked(seq: $1.seq, $1.frame) }
+    }
 
     func containsLocked(_ id: ConnectionID) -> Bool { positions[id] != nil }
 
@@ -80,8 +102,12 @@ final class Room: @unchecked Sendable {
 
     /// Delivers `seq` once every lower one has gone out; returns the number of deliveries.
     func publishLocked(seq: Int, _ frame: OutboundFrame) -> Int {
+        guard sequencer != nil else {
+            early.append((seq, frame))
+            return 0
+        }
         var deliveries = 0
-        for ready in sequencer.accept(seq: seq, frame) {
+        for ready in sequencer!.accept(seq: seq, frame) {
             deliveries += broadcastLocked(ready)
         }
         return deliveries

@@ -28,7 +28,7 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
     public struct Value: ServerChildChannelValue {
         let upgradeResult: EventLoopFuture<UpgradeResult>
         public let channel: any Channel
-        fileprivate let decision: NIOLockedValueBox<Decision>
+        let decision: NIOLockedValueBox<Decision>
     }
 
     public let responder: HTTPChannelHandler.Responder
@@ -63,7 +63,7 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
 
     /// The upgrade's outcome, decided through the `UpgradeGate` and used when building the
     /// pipeline or the refusal, and by `handle` to skip waiting for an accepted upgrade.
-    fileprivate enum Decision {
+    enum Decision {
         case undecided
         case accepted(user: String, mode: ConnectionMode, deflate: PerMessageDeflate.Parameters?)
         case refused(HTTPResponse.Status, String)
@@ -71,173 +71,55 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            // Before the first read, so the buffer NIO keeps for this channel is the small one.
-            if let options = channel.syncOptions {
-                let size = configuration.readBufferSize
-                try options.setOption(
-                    ChannelOptions.recvAllocator,
-                    value: AdaptiveRecvByteBufferAllocator(minimum: min(64, size), initial: size, maximum: max(size, 65536))
-                )
-                try options.setOption(ChannelOptions.maxMessagesPerRead, value: SwitchboardServerConfiguration.maxMessagesPerRead)
-            }
+            try Self.tuneChildChannel(channel, readBufferSize: configuration.readBufferSize)
             // Slowloris: a client that does not finish its request head in time is dropped.
-            // Both upgrade paths below cancel this once the head has arrived.
+            // Both paths below cancel this once the head has arrived.
             let handshakeTimer = channel.eventLoop.scheduleTask(in: configuration.connection.handshakeTimeout) {
                 channel.close(promise: nil)
             }
             let decision = NIOLockedValueBox(Decision.undecided)
-            let hub = self.hub
-            let router = self.router
             let configuration = self.configuration
-            let gate = self.gate
-            let maxMessageSize = configuration.echoEnabled
-                ? max(configuration.connection.maxInboundMessageSize, configuration.echoMaxMessageSize)
-                : configuration.connection.maxInboundMessageSize
-            // A compressed frame may be slightly larger than the message it carries.
-            let maxFrameSize = configuration.connection.compression == nil
-                ? maxMessageSize : PerMessageDeflate.maxCompressedSize(forMessageSize: maxMessageSize)
-            // Records the application's answer; the extra response headers, or nil to refuse.
-            let settle: @Sendable (UpgradeDecision, HTTPRequestHead) -> HTTPHeaders? = { answer, head in
-                var answer = answer
-                if case .accept(_, .events) = answer, !hub.isAccepting {
-                    answer = .reject(.serviceUnavailable, "server is shutting down")
-                }
-                switch answer {
-                case .accept(let user, let mode):
-                    let deflate = configuration.connection.compression.flatMap {
-                        PerMessageDeflate.negotiate(offers: head.headers["Sec-WebSocket-Extensions"], configuration: $0)
-                    }
-                    decision.withLockedValue { $0 = .accepted(user: user, mode: mode, deflate: deflate) }
-                    var headers = HTTPHeaders()
-                    if let deflate { headers.add(name: "Sec-WebSocket-Extensions", value: deflate.headerValue) }
-                    return headers
-                case .reject(let status, let message):
-                    decision.withLockedValue { $0 = .refused(status, message) }
-                    return nil
-                }
-            }
-            let upgrader = WebSocketUpgrader<UpgradeResult>(
-                shouldUpgrade: { channel, head in
-                    handshakeTimer.cancel()
-                    let request: HTTPRequest
-                    do {
-                        request = try HTTPRequest(head, secure: false, splitCookie: false)
-                    } catch {
-                        decision.withLockedValue { $0 = .refused(.badRequest, "malformed request") }
-                        return channel.eventLoop.makeSucceededFuture(nil)
-                    }
-                    switch gate {
-                    case .onEventLoop(let decide):
-                        return channel.eventLoop.makeSucceededFuture(settle(decide(request, channel), head))
-                    case .async(let shouldUpgrade):
-                        let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
-                        promise.completeWithTask { settle(await shouldUpgrade(request, channel), head) }
-                        return promise.futureResult
-                    }
-                },
-                install: { channel, _ in
-                    channel.eventLoop.makeCompletedFuture {
-                        guard case .accepted(let user, let mode, let deflate) = decision.withLockedValue({ $0 }) else {
-                            throw ChannelError.inappropriateOperationForState
-                        }
-                        do {
-                            return try Self.installConnection(
-                                on: channel, user: user, mode: mode, deflate: deflate, hub: hub, router: router,
-                                configuration: configuration, maxFrameSize: maxFrameSize, logger: logger
-                            )
-                        } catch {
-                            logger.debug("upgrade failed", metadata: ["error": "\(error)"])
-                            throw error
-                        }
-                    }
-                }
-            )
-
             let upgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration(
-                upgraders: [upgrader],
+                upgraders: [makeUpgrader(decision: decision, handshakeTimer: handshakeTimer, logger: logger)],
                 notUpgradingCompletionHandler: { channel in
                     handshakeTimer.cancel()
                     return channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-                        try channel.pipeline.syncOperations.addHandlers(configuration.http1.additionalChannelHandlers())
-                        try channel.pipeline.syncOperations.addHandler(
-                            HTTPConnectionStateHandler(idleTimeout: configuration.http1.idleTimeout.map { .init($0) }, logger: logger)
-                        )
-                        // Half-closure on: Hummingbird finishes the writer to close a
-                        // `Connection: close` exchange.
-                        let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
-                            wrappingChannelSynchronously: channel,
-                            configuration: .init(isOutboundHalfClosureEnabled: true)
-                        )
-                        if case .refused(let status, let message) = decision.withLockedValue({ $0 }) {
-                            return UpgradeResult.refused(asyncChannel, status, message)
-                        }
-                        return UpgradeResult.notUpgraded(asyncChannel)
+                        try Self.serveHTTP(on: channel, decision: decision, configuration: configuration, logger: logger)
                     }
                 }
             )
-            var pipelineConfiguration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(
-                upgradeConfiguration: upgradeConfiguration
-            )
-            pipelineConfiguration.enablePipelining = false
-            pipelineConfiguration.enableErrorHandling = false
-            pipelineConfiguration.enableResponseHeaderValidation = false
-            pipelineConfiguration.decoderConfiguration.maxHeaderFieldSize = configuration.http1.httpDecoder.maxHeaderFieldSize
-            pipelineConfiguration.decoderConfiguration.maxHeaderListSize = configuration.http1.httpDecoder.maxHeaderListSize
-            pipelineConfiguration.decoderConfiguration.maxHeaderFieldCount = configuration.http1.httpDecoder.maxHeaderFieldCount
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
-                configuration: pipelineConfiguration
+                configuration: Self.pipelineConfiguration(upgrade: upgradeConfiguration, http1: configuration.http1)
             )
             return Value(upgradeResult: result, channel: channel, decision: decision)
         }
     }
 
-    /// Builds the connection's pipeline after a successful upgrade: the socket, then
-    /// `WebSocketConnectionHandler` alone (see `WebSocketUpgrader` for why no frame codec).
-    private static func installConnection(
-        on channel: any Channel, user: String, mode: ConnectionMode, deflate: PerMessageDeflate.Parameters?, hub: Hub,
-        router: EventRouter, configuration: SwitchboardServerConfiguration, maxFrameSize: Int, logger: Logger
-    ) throws -> UpgradeResult {
-        let pipeline = channel.pipeline.syncOperations
+    /// Before the first read, so the buffer NIO keeps for this channel is the small one.
+    private static func tuneChildChannel(_ channel: any Channel, readBufferSize size: Int) throws {
+        guard let options = channel.syncOptions else { return }
+        try options.setOption(
+            ChannelOptions.recvAllocator,
+            value: AdaptiveRecvByteBufferAllocator(minimum: min(64, size), initial: size, maximum: max(size, 65536))
+        )
+        try options.setOption(ChannelOptions.maxMessagesPerRead, value: SwitchboardServerConfiguration.maxMessagesPerRead)
+    }
 
-        var connectionConfiguration = configuration.connection
-        if mode == .echo {
-            guard configuration.echoEnabled else { throw ChannelError.inappropriateOperationForState }
-            connectionConfiguration.maxInboundMessageSize = configuration.echoMaxMessageSize
-            // Conformance suites send thousands of messages back to back, and messages as
-            // large as the echo limit, which must fit the outbound queue to be echoed.
-            connectionConfiguration.rateLimit = nil
-            connectionConfiguration.maxQueuedBytes = max(connectionConfiguration.maxQueuedBytes, 2 * configuration.echoMaxMessageSize)
-            connectionConfiguration.maxQueuedMessages = max(connectionConfiguration.maxQueuedMessages, 100_000)
-        }
-        if let size = connectionConfiguration.socketSendBufferSize {
-            try channel.syncOptions?.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(size))
-        }
-        let connection = Connection(
-            user: user, remoteAddress: channel.remoteAddress, outbox: hub.outbox(for: channel.eventLoop)
-        )
-        let compression = try deflate.flatMap { parameters in
-            try connectionConfiguration.compression.map {
-                (
-                    inflater: try PerMessageDeflate.Inflater(noContextTakeover: parameters.clientNoContextTakeover),
-                    deflater: try PerMessageDeflate.Deflater(parameters: parameters, configuration: $0)
-                )
-            }
-        }
-        let inbox = mode == .echo ? nil : ConnectionInbox(
-            connection: connection, router: router, hub: hub, logger: logger,
-            bufferedMessages: connectionConfiguration.inboundBufferedMessages
-        )
-        let handler = WebSocketConnectionHandler(
-            connection: connection, hub: hub, configuration: connectionConfiguration, maxFrameSize: maxFrameSize,
-            logger: logger, inbox: inbox, compression: compression
-        )
-        connection.attach(handler)
-        try pipeline.addHandler(handler)
-        if mode == .events, !hub.register(connection) {
-            handler.requestClose(.goingAway, reason: "server shutting down")
-        }
-        return .websocket(connection)
+    /// NIO's HTTP/1.1 server pipeline set up as Hummingbird's `HTTP1Channel` sets up its own:
+    /// no pipelining assistance (`NIOAsyncChannel` takes requests one at a time), no error
+    /// handler (Hummingbird answers errors), no outbound header validation (HTTP types
+    /// already validate), and Hummingbird's decoder limits.
+    private static func pipelineConfiguration(
+        upgrade: NIOTypedHTTPServerUpgradeConfiguration<UpgradeResult>, http1: HTTP1Channel.Configuration
+    ) -> NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult> {
+        var pipeline = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(upgradeConfiguration: upgrade)
+        pipeline.enablePipelining = false
+        pipeline.enableErrorHandling = false
+        pipeline.enableResponseHeaderValidation = false
+        pipeline.decoderConfiguration.maxHeaderFieldSize = http1.httpDecoder.maxHeaderFieldSize
+        pipeline.decoderConfiguration.maxHeaderListSize = http1.httpDecoder.maxHeaderListSize
+        pipeline.decoderConfiguration.maxHeaderFieldCount = http1.httpDecoder.maxHeaderFieldCount
+        return pipeline
     }
 
     public func handle(value: Value, logger: Logger) async {
@@ -262,27 +144,6 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
-    private static func writeRefusal(
-        _ channel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, status: HTTPResponse.Status, message: String, logger: Logger
-    ) async {
-        do {
-            try await channel.executeThenClose { _, outbound in
-                var body = ByteBuffer()
-                body.writeString(#"{"error":"#)
-                body.writeJSONString(message)
-                body.writeString("}")
-                let head = HTTPResponse(status: status, headerFields: [
-                    .connection: "close",
-                    .contentType: "application/json; charset=utf-8",
-                    .contentLength: String(body.readableBytes),
-                ])
-                try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
-            }
-        } catch {
-            logger.trace("could not write upgrade refusal", metadata: ["error": "\(error)"])
-        }
-    }
-
     /// How many connections the listener accepts per event-loop pass. NIO's default is 4: a
     /// pass that writes to every member of a large room (a join storm's presence events) is
     /// long, and at 4 a pass the listen queue filled up and new clients waited seconds to be
@@ -296,23 +157,6 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
             try await listener.setOption(ChannelOptions.maxMessagesPerRead, value: acceptsPerLoopPass)
         } catch {
             // A listener that cannot take the option still works, with NIO's default.
-        }
-    }
-
-    /// NIO only upgrades the first request of a connection. A WebSocket request that arrives
-    /// later on a keep-alive connection is redirected to itself with `Connection: close`, so the
-    /// client retries on a fresh connection (Hummingbird's WebSocket channel does the same).
-    static func redirectingLateUpgrades(_ responder: @escaping HTTPChannelHandler.Responder) -> HTTPChannelHandler.Responder {
-        struct RedirectThenClose: Error {}
-        return { request, responseWriter, channel in
-            if request.headers[.upgrade]?.lowercased() == "websocket" {
-                var location = request.uri.path
-                if let query = request.uri.query { location += "?\(query)" }
-                let response = HTTPResponse(status: .temporaryRedirect, headerFields: [.connection: "close", .location: location])
-                try await responseWriter.writeResponse(response)
-                throw RedirectThenClose()
-            }
-            try await responder(request, responseWriter, channel)
         }
     }
 }

@@ -26,6 +26,8 @@ final class EventLoopOutbox: @unchecked Sendable {
     /// Runs of broadcasts written as one write per member (for tests and diagnostics).
     var combinedRuns: Int { runs.withLockedValue { $0 } }
     private let runs = NIOLockedValueBox(0)
+    /// Last in the lock order (hub, room, outbox): `enqueue` is called under the other two
+    /// and takes no other lock while holding this one.
     private let lock = NIOLock()
     private var queue: [Item] = []
     private var scheduled = false
@@ -46,6 +48,9 @@ final class EventLoopOutbox: @unchecked Sendable {
         }
         if schedule { eventLoop.execute { self.drain() } }
     }
+
+    /// Scratch storage kept between passes, in items (see the end of `drain`).
+    static let keptCapacity = 4096
 
     // A run is one write per member, so it is kept well below the outbound queue's limits
     // (a burst in one pass must not look like a slow consumer) and the flush slices.
@@ -195,8 +200,15 @@ final class EventLoopOutbox: @unchecked Sendable {
                 handler.onLoop.fail(code, reason: reason)
             }
         }
-        draining.removeAll(keepingCapacity: draining.count < 4096)
+        // Storage is kept for the next pass unless the pass was a burst. A pass holds what
+        // was enqueued since the one before, and a broadcast is one item per loop whatever
+        // the room's size, so only a burst (a join storm: three items per join) reaches
+        // thousands of items; keeping its storage would pin MemoryLayout<Item>.stride
+        // (72 bytes) per item, per loop, for good. Below 4,096 the storage is reused: at most
+        // 288 KiB for each of `queue` and `draining` (they swap) and 32 KiB of `touched`. A
+        // larger pass pays one allocation, small next to its thousands of writes.
+        draining.removeAll(keepingCapacity: draining.count < Self.keptCapacity)
         for handler in touched { handler.flushIfNeeded() }
-        touched.removeAll(keepingCapacity: touched.count < 4096)
+        touched.removeAll(keepingCapacity: touched.count < Self.keptCapacity)
     }
 }

@@ -64,6 +64,7 @@
       name, members: new Set(), items: [], seen: new Set(), lastSeq: 0,
       epoch: 0, serverEpoch: null, synced: false, unread: 0,
       oldestSeq: null, olderExhausted: false, loadingOlder: false,
+      resumeFrom: null,   // while paging after a rejoin: the last seq held without a gap
       unsent: new Map(),
     };
   }
@@ -412,7 +413,8 @@
   async function syncRoom(room) {
     const payload = { room: room.name };
     if (room.synced) {
-      payload.since = room.lastSeq;
+      // lastSeq may already be past a gap still being paged (live messages)
+      payload.since = room.resumeFrom !== null ? room.resumeFrom : room.lastSeq;
       if (room.serverEpoch) payload.epoch = room.serverEpoch;
     }
     let ack;
@@ -452,6 +454,8 @@
     const history = Array.isArray(ack.history) ? ack.history : [];
     if (payload.since !== undefined && !newLife && ack.more === true && history.length) {
       await catchUp(room, history[history.length - 1].seq);
+    } else {
+      room.resumeFrom = null;
     }
     await resendUnsent(room);
   }
@@ -462,6 +466,7 @@
     room.lastSeq = 0;
     room.oldestSeq = null;
     room.olderExhausted = false;
+    room.resumeFrom = null;
     insertItem(room, { kind: 'note', noteKind: 'epoch', epoch: room.epoch, seq: -1,
       text: 'The room restarted on the server. Messages above are from before; some may be lost.' });
   }
@@ -470,12 +475,16 @@
   // `history` until the server has nothing more after `cursor`.
   async function catchUp(room, cursor) {
     for (;;) {
+      room.resumeFrom = cursor;
       const page = await request('history', { room: room.name, since: cursor, limit: PAGE_FORWARD });
       if (state.rooms.get(room.name) !== room || page.epoch !== room.serverEpoch) return;
       const messages = Array.isArray(page.messages) ? page.messages : [];
       addMessages(room, messages);
       const last = messages[messages.length - 1];
-      if (page.more !== true || !last || !Number.isInteger(last.seq)) return;
+      if (page.more !== true || !last || !Number.isInteger(last.seq)) {
+        room.resumeFrom = null;
+        return;
+      }
       cursor = last.seq;
     }
   }
@@ -521,15 +530,9 @@
         seq: (first ? first.seq : room.lastSeq + 1) - 0.5,
         text: 'Some messages sent while you were away could not be loaded.' });
     }
-    state.batching = true;
-    try {
-      for (const m of history) addMessage(room, m, false);
-    } finally {
-      state.batching = false;
-    }
     if (Number.isInteger(ack.seq) && ack.seq > room.lastSeq) room.lastSeq = ack.seq;
     room.synced = true;
-    if (room.name === state.active) renderMessages();
+    addMessages(room, history);
   }
 
   function applyMembers(room, members) {

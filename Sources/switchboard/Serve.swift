@@ -105,7 +105,7 @@ struct Serve: AsyncParsableCommand {
         if let ttl = try number(ticketTtl, "TICKET_TTL") { configuration.ticketLifetime = seconds(ttl) }
         if let retention = try number(roomRetention, "ROOM_RETENTION") { configuration.roomRetention = retention }
         if let mebibytes = try number(historyMemory, "HISTORY_MEMORY") {
-            guard mebibytes > 0 else { throw ValidationError("--history-memory must be at least 1 (MiB)") }
+            guard (1...(1 << 30)).contains(mebibytes) else { throw ValidationError("--history-memory must be 1 to 1073741824 (MiB)") }
             configuration.historyMemory = mebibytes << 20
         }
         if let rooms = try number(maxRoomsPerConnection, "MAX_ROOMS_PER_CONNECTION") {

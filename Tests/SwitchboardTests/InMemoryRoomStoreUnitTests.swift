@@ -275,7 +275,8 @@ struct InMemoryRoomStoreBudgetUnitTests {
         #expect(try await store.append(room: "r", from: "ann", message: "m", sent: epoch, idempotencyKey: "k1").seq == 5)
     }
 
-    @Test func overTheBudgetTheLeastRecentlyUsedRoomIsForgottenAndStartsANewEpoch() async throws {
+    @Test("over the history budget the least recently used room is forgotten and starts a new epoch")
+    func overTheBudgetTheLeastRecentlyUsedRoomIsForgottenAndStartsANewEpoch() async throws {
         let text = String(repeating: "x", count: 1000)
         let store = InMemoryRoomStore(memoryBudget: 9_500)
         _ = try await store.append(room: "old", from: "a", message: text, sent: epoch)
@@ -288,7 +289,8 @@ struct InMemoryRoomStoreBudgetUnitTests {
         #expect(reborn.seq == 0 && reborn.epoch != oldEpoch)
     }
 
-    @Test func aRoomWhoseSequenceIsKeptLosesOnlyItsOldestMessages() async throws {
+    @Test("a room the hub still delivers loses only its oldest messages, never its seq")
+    func aRoomWhoseSequenceIsKeptLosesOnlyItsOldestMessages() async throws {
         let text = String(repeating: "x", count: 1000)
         let store = InMemoryRoomStore(memoryBudget: 8_000, keepsSequence: { $0 == "live" })
         for _ in 1...4 { _ = try await store.append(room: "live", from: "a", message: text, sent: epoch) }
@@ -309,7 +311,8 @@ struct InMemoryRoomStoreBudgetUnitTests {
         #expect(store.memoryInUse <= 2_000)
     }
 
-    @Test func thousandsOfOneMessageRoomsStayInBudget() async throws {
+    @Test("5,000 rooms of one 1 KiB message each stay within a 64 KiB history budget")
+    func thousandsOfOneMessageRoomsStayInBudget() async throws {
         let store = InMemoryRoomStore(memoryBudget: 64 << 10)
         for n in 0..<5_000 {
             _ = try await store.append(room: "room-\(n)", from: "churn", message: String(repeating: "z", count: 1024), sent: epoch)

@@ -88,9 +88,9 @@ struct ChatEvents: Sendable {
         router.on("join_room", as: JoinRoom.self, replying: { payload, context in
             try Self.checkRoom(payload.room)
             if let since = payload.since, since < 0 { throw EventError(.badPayload, "since must be >= 0") }
-            if !context.hub.isMember(context.connection, of: payload.room),
-                context.hub.rooms(of: context.connection).count >= maxRoomsPerConnection
-            {
+            // One read of the hub's registry: join storms already contend for its lock.
+            let joined = context.hub.rooms(of: context.connection)
+            if joined.count >= maxRoomsPerConnection, !joined.contains(payload.room) {
                 roomLimitRefusals.increment()
                 throw EventError(.tooManyRooms, "already in \(maxRoomsPerConnection) rooms; leave one first")
             }

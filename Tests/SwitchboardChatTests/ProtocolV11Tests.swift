@@ -125,6 +125,27 @@ struct ProtocolV11Tests {
         }
     }
 
+    @Test("past --history-memory the least recently used room comes back with a new epoch; a room with members keeps its epoch and seq")
+    func evictionStartsANewEpoch() async throws {
+        try await ChatTestServer.run({ $0.historyMemory = 16 << 10 }) { server in
+            let client = try await server.connect("churn")
+            func epoch(of room: String) async throws -> String? {
+                payload(try await client.request("history", ["room": room, "since": 0]))["epoch"] as? String
+            }
+            let coldEpoch = try #require(try await epoch(of: "cold"))
+            let warm = payload(try await client.request("join_room", ["room": "warm"]))
+            try await client.request("send_message", ["room": "warm", "message": "kept seq"])
+            for n in 0..<200 { _ = try await epoch(of: "churn-\(n)") }
+            #expect(try await epoch(of: "cold") != coldEpoch)
+            // The hub still delivers "warm": its stream must go on at seq 2, in the same epoch.
+            let again = payload(try await client.request("join_room", ["room": "warm", "since": 1, "epoch": warm["epoch"] as? String ?? ""]))
+            #expect(again["epoch"] as? String == warm["epoch"] as? String && again["seq"] as? Int == 1)
+            #expect(payload(try await client.request("send_message", ["room": "warm", "message": "next"]))["seq"] as? Int == 2)
+            #expect(payload(try await client.next("new_message"))["seq"] as? Int == 1)
+            #expect(payload(try await client.next("new_message"))["seq"] as? Int == 2)
+        }
+    }
+
     @Test("a connection in --max-rooms-per-connection rooms gets too_many_rooms for another; rejoining or leaving first works")
     func roomCap() async throws {
         try await ChatTestServer.run({ $0.maxRoomsPerConnection = 3 }) { server in

@@ -15,6 +15,8 @@
   const BACKOFF_JITTER = 0.3;            // +-30 %
   const REQUEST_TIMEOUT_MS = 15000;
   const MAX_ITEMS_PER_ROOM = 2000;       // oldest messages are dropped from memory past this
+  const PAGE_FORWARD = 100;              // history page after a reconnect (the most allowed)
+  const PAGE_BACK = 50;                  // "load older messages"
   const BANNER_MS = 7000;
 
   const $ = (id) => document.getElementById(id);
@@ -47,16 +49,23 @@
     pending: new Map(),   // request id -> {resolve, reject, timer}
     rooms: new Map(),     // name -> Room, in join order
     active: null,         // name of the room shown
+    batching: false,      // adding many messages: render once at the end
   };
 
   // A room the user has joined (or wants to be in once connected).
-  // items: messages and notes, sorted by (epoch, seq). epoch grows when the
-  // server's sequence for the room went backwards (it lost its state), so the
-  // same seq can appear again without being taken for a duplicate.
+  // items: messages and notes, sorted by (epoch, seq). epoch is a local counter
+  // that grows whenever the server names a new life of the room (serverEpoch
+  // changed: it restarted or evicted the room), so the same seq can appear
+  // again without being taken for a duplicate.
+  // unsent: idempotency key -> text of messages sent without an ack yet; they
+  // are sent again, with the same key, after a reconnect.
   function newRoom(name) {
     return {
       name, members: new Set(), items: [], seen: new Set(), lastSeq: 0,
-      epoch: 0, synced: false, unread: 0,
+      epoch: 0, serverEpoch: null, synced: false, unread: 0,
+      oldestSeq: null, olderExhausted: false, loadingOlder: false,
+      resumeFrom: null,   // while paging after a rejoin: the last seq held without a gap
+      unsent: new Map(),
     };
   }
 
@@ -397,11 +406,17 @@
     return room;
   }
 
-  // join_room, or on a reconnect join_room with since = the last seq seen, and
-  // merge the history into what is shown (deduplicated by seq).
+  // join_room, or on a reconnect join_room with since = the last seq seen (and
+  // the epoch it belongs to); merge the history into what is shown (deduplicated
+  // by seq), page on while the server says there is more, then resend what was
+  // never acknowledged.
   async function syncRoom(room) {
     const payload = { room: room.name };
-    if (room.synced) payload.since = room.lastSeq;
+    if (room.synced) {
+      // lastSeq may already be past a gap still being paged (live messages)
+      payload.since = room.resumeFrom !== null ? room.resumeFrom : room.lastSeq;
+      if (room.serverEpoch) payload.epoch = room.serverEpoch;
+    }
     let ack;
     try {
       ack = await request('join_room', payload);
@@ -418,21 +433,92 @@
       return;
     }
     const seq = Number.isInteger(ack.seq) ? ack.seq : null;
-    if (room.synced && seq !== null && seq < room.lastSeq) {
-      // The room's sequence went backwards: the server lost its state (restarted
-      // without keeping history). Start a new epoch and fetch its full history.
-      room.epoch++;
-      room.seen = new Set();
-      room.lastSeq = 0;
-      insertItem(room, { kind: 'note', epoch: room.epoch, seq: -1,
-        text: 'The server restarted. Messages above may no longer be on the server.' });
-      applyMembers(room, ack.members);
-      const again = await request('join_room', { room: room.name, since: 0 });
-      if (state.rooms.get(room.name) !== room) return;
-      mergeJoin(room, again, false);
-      return;
+    const epoch = typeof ack.epoch === 'string' ? ack.epoch : null;
+    const newLife = room.synced && (epoch !== null && room.serverEpoch !== null
+      ? epoch !== room.serverEpoch
+      : seq !== null && seq < room.lastSeq);
+    if (newLife) {
+      // The room's stream restarted (the server restarted without keeping
+      // history, or evicted it): old seqs mean nothing now.
+      startEpoch(room);
+      if (epoch === null) { // a server without epochs: fetch the new life from its start
+        applyMembers(room, ack.members);
+        ack = await request('join_room', { room: room.name, since: 0 });
+        if (state.rooms.get(room.name) !== room) return;
+      }
+      mergeJoin(room, ack, false);
+    } else {
+      mergeJoin(room, ack, room.synced && ack.recovered === false);
     }
-    mergeJoin(room, ack, room.synced && ack.recovered === false);
+    if (epoch !== null) room.serverEpoch = epoch;
+    const history = Array.isArray(ack.history) ? ack.history : [];
+    if (payload.since !== undefined && !newLife && ack.more === true && history.length) {
+      await catchUp(room, history[history.length - 1].seq);
+    } else {
+      room.resumeFrom = null;
+    }
+    await resendUnsent(room);
+  }
+
+  function startEpoch(room) {
+    room.epoch++;
+    room.seen = new Set();
+    room.lastSeq = 0;
+    room.oldestSeq = null;
+    room.olderExhausted = false;
+    room.resumeFrom = null;
+    insertItem(room, { kind: 'note', noteKind: 'epoch', epoch: room.epoch, seq: -1,
+      text: 'The room restarted on the server. Messages above are from before; some may be lost.' });
+  }
+
+  // After a reconnect the join ack carries what fits; page forward with
+  // `history` until the server has nothing more after `cursor`.
+  async function catchUp(room, cursor) {
+    for (;;) {
+      room.resumeFrom = cursor;
+      const page = await request('history', { room: room.name, since: cursor, limit: PAGE_FORWARD });
+      if (state.rooms.get(room.name) !== room || page.epoch !== room.serverEpoch) return;
+      const messages = Array.isArray(page.messages) ? page.messages : [];
+      addMessages(room, messages);
+      const last = messages[messages.length - 1];
+      if (page.more !== true || !last || !Number.isInteger(last.seq)) {
+        room.resumeFrom = null;
+        return;
+      }
+      cursor = last.seq;
+    }
+  }
+
+  function canLoadOlder(room) {
+    return !room.olderExhausted && room.synced && room.oldestSeq !== null && room.oldestSeq > 1;
+  }
+
+  async function loadOlder(room) {
+    if (room.loadingOlder || !canLoadOlder(room) || !state.connected) return;
+    room.loadingOlder = true;
+    try {
+      const page = await request('history', { room: room.name, before: room.oldestSeq, limit: PAGE_BACK });
+      if (state.rooms.get(room.name) !== room || page.epoch !== room.serverEpoch) return;
+      const messages = Array.isArray(page.messages) ? page.messages : [];
+      addMessages(room, messages, true);
+      if (page.more !== true || messages.length === 0) room.olderExhausted = true;
+    } catch (e) {
+      if (e.code !== 'offline') showBanner(`Could not load older messages: ${e.message}`);
+    } finally {
+      room.loadingOlder = false;
+      if (room.name === state.active) renderMessages(true);
+    }
+  }
+
+  // Adds many messages with one render instead of one per message.
+  function addMessages(room, messages, keepScroll) {
+    state.batching = true;
+    try {
+      for (const m of messages) addMessage(room, m, false);
+    } finally {
+      state.batching = false;
+    }
+    if (room.name === state.active) renderMessages(keepScroll);
   }
 
   function mergeJoin(room, ack, missing) {
@@ -440,14 +526,13 @@
     const history = Array.isArray(ack.history) ? ack.history : [];
     if (missing) {
       const first = history.find((m) => m && Number.isInteger(m.seq));
-      insertItem(room, { kind: 'note', epoch: room.epoch,
+      insertItem(room, { kind: 'note', noteKind: 'gap', epoch: room.epoch,
         seq: (first ? first.seq : room.lastSeq + 1) - 0.5,
         text: 'Some messages sent while you were away could not be loaded.' });
     }
-    for (const m of history) addMessage(room, m, false);
     if (Number.isInteger(ack.seq) && ack.seq > room.lastSeq) room.lastSeq = ack.seq;
     room.synced = true;
-    if (room.name === state.active) renderMessages();
+    addMessages(room, history);
   }
 
   function applyMembers(room, members) {
@@ -519,7 +604,7 @@
     items.splice(i, 0, item);
     let dropped = 0;
     while (items.length > MAX_ITEMS_PER_ROOM) { items.shift(); dropped++; }
-    if (room.name === state.active) {
+    if (room.name === state.active && !state.batching) {
       if (dropped || i !== items.length - 1) renderMessages();
       else appendNode(item, items[i - 1]);
     }
@@ -533,6 +618,7 @@
       if (room.seen.has(seq)) return false; // duplicate (history overlapping live events)
       room.seen.add(seq);
       if (seq > room.lastSeq) room.lastSeq = seq;
+      if (room.oldestSeq === null || seq < room.oldestSeq) room.oldestSeq = seq;
     }
     const item = {
       kind: 'message', room: room.name, epoch: room.epoch,
@@ -616,6 +702,7 @@
   function messageNode(item) {
     if (item.kind === 'note') {
       const li = h('li', 'note');
+      if (item.noteKind) li.dataset.kind = item.noteKind;
       li.append(h('span', 'note-text', item.text));
       return li;
     }
@@ -667,13 +754,27 @@
     if (stick) scrollToBottom();
   }
 
-  function renderMessages() {
+  // keepScroll: older messages were added above; keep what the user looks at in place.
+  function renderMessages(keepScroll) {
     const room = state.active ? state.rooms.get(state.active) : null;
     const nodes = [];
+    if (room && canLoadOlder(room)) nodes.push(loadOlderNode(room));
     if (room) room.items.forEach((item, i) => nodes.push(nodeFor(item, room.items[i - 1])));
+    const fromBottom = ui.messages.scrollHeight - ui.messages.scrollTop;
     ui.messages.replaceChildren(...nodes);
     updateEmpty();
-    scrollToBottom();
+    if (keepScroll) ui.messages.scrollTop = ui.messages.scrollHeight - fromBottom;
+    else scrollToBottom();
+  }
+
+  function loadOlderNode(room) {
+    const li = h('li', 'load-older');
+    const button = h('button', 'link-button', room.loadingOlder ? 'Loading…' : 'Load older messages');
+    button.type = 'button';
+    button.id = 'load-older';
+    button.addEventListener('click', () => loadOlder(room));
+    li.append(button);
+    return li;
   }
 
   function updateEmpty() {
@@ -717,13 +818,41 @@
     ui.input.value = '';
     autoGrow();
     updateComposer();
+    const r = state.rooms.get(room);
+    const key = newKey();
+    r.unsent.set(key, text);
     try {
-      await request('send_message', { room, message: text });
+      await request('send_message', { room, message: text, idempotency_key: key });
+      r.unsent.delete(key);
     } catch (e) {
+      if (e.code === 'offline' || e.code === 'timeout') {
+        showBanner('The connection dropped: the message will be sent again once reconnected.');
+        return;
+      }
+      r.unsent.delete(key);
       if (ui.input.value === '') { ui.input.value = text; autoGrow(); updateComposer(); }
-      showBanner(e.code === 'offline'
-        ? 'The connection dropped: the message may not have been sent.'
-        : `Message not sent: ${e.message}`);
+      showBanner(`Message not sent: ${e.message}`);
+    }
+  }
+
+  // The same key on a resend makes the server store the message once, whether
+  // or not the first attempt reached it.
+  function newKey() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  async function resendUnsent(room) {
+    for (const [key, text] of [...room.unsent]) {
+      if (state.rooms.get(room.name) !== room) return;
+      try {
+        await request('send_message', { room: room.name, message: text, idempotency_key: key });
+        room.unsent.delete(key);
+      } catch (e) {
+        if (e.code === 'offline' || e.code === 'timeout') return;
+        room.unsent.delete(key);
+        showBanner(`Message not sent: ${e.message}`);
+      }
     }
   }
 
@@ -758,6 +887,10 @@
     }
   });
   ui.input.addEventListener('input', () => { autoGrow(); updateComposer(); });
+  ui.messages.addEventListener('scroll', () => {
+    const room = state.active ? state.rooms.get(state.active) : null;
+    if (room && ui.messages.scrollTop < 40) loadOlder(room);
+  });
   ui.logout.addEventListener('click', signOut);
   ui.bannerClose.addEventListener('click', hideBanner);
   ui.status.addEventListener('click', reconnectNow);

@@ -48,6 +48,10 @@ public struct ChatConfiguration: Sendable {
     public var historyLimit = 50
     /// Messages each room keeps for history and recovery.
     public var roomRetention = 1000
+    /// Bytes of history the in-memory store keeps over all rooms; least recently used rooms go first.
+    public var historyMemory = 256 << 20
+    /// Rooms one connection may be in at once (`too_many_rooms` past it).
+    public var maxRoomsPerConnection = 100
     /// Per-connection limits and timers; `connection.compression` turns on permessage-deflate.
     public var connection = ConnectionConfiguration()
     /// How long shutdown waits for connections to drain before dropping them.

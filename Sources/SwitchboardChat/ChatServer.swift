@@ -32,9 +32,13 @@ public struct ChatServer: Sendable {
         ChatMetrics.bootstrap()
         self.configuration = configuration
         self.logger = logger
-        self.store = store ?? InMemoryRoomStore(maxMessagesPerRoom: configuration.roomRetention)
+        let hub = Hub(logger: logger, presence: { ChatFrames.presence($0) })
+        self.hub = hub
+        self.store = store ?? InMemoryRoomStore(
+            maxMessagesPerRoom: configuration.roomRetention, memoryBudget: configuration.historyMemory,
+            keepsSequence: { hub.hasRoom($0) }
+        )
         self.tickets = TicketStore(lifetime: configuration.ticketLifetime)
-        self.hub = Hub(logger: logger, presence: { ChatFrames.presence($0) })
         switch configuration.auth {
         case .guest: authenticator = GuestAuthenticator()
         case .usersFile(let path): authenticator = try UsersFileAuthenticator(path: path)
@@ -48,8 +52,7 @@ public struct ChatServer: Sendable {
     /// The Hummingbird application (HTTP routes + WebSocket upgrade), for embedding.
     public func makeApplication(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         var events = EventRouter()
-        ChatEvents(store: store, historyLimit: configuration.historyLimit, recoveryLimit: configuration.roomRetention)
-            .register(on: &events)
+        ChatEvents(store: store, configuration: configuration).register(on: &events)
 
         var serverConfiguration = SwitchboardServerConfiguration()
         serverConfiguration.connection = configuration.connection

@@ -6,6 +6,9 @@ enum Validation {
     /// `^[A-Za-z0-9_.-]{1,64}$`
     static func isValidRoom(_ name: String) -> Bool { isValidName(name, maxLength: 64) }
 
+    /// `^[A-Za-z0-9_-]{1,64}$`
+    static func isValidIdempotencyKey(_ key: String) -> Bool { isValidName(key, maxLength: 64, allowingDot: false) }
+
     /// Non-empty, at most 4096 characters (Unicode scalars, as the reference peers count).
     static func isValidMessage(_ text: String) -> Bool {
         guard !text.isEmpty else { return false }
@@ -17,14 +20,16 @@ enum Validation {
         return true
     }
 
-    private static func isValidName(_ name: String, maxLength: Int) -> Bool {
+    private static func isValidName(_ name: String, maxLength: Int, allowingDot: Bool = true) -> Bool {
         let utf8 = name.utf8
         guard !utf8.isEmpty, utf8.count <= maxLength else { return false }
         return utf8.allSatisfy { byte in
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"):
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"):
                 return true
+            case UInt8(ascii: "."):
+                return allowingDot
             default:
                 return false
             }

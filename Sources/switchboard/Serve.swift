@@ -33,6 +33,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Inbound events a connection may send at once. Env: SWITCHBOARD_RATE_BURST.") var rateBurst: Double?
     @Option(help: "Seconds a login ticket stays valid. Env: SWITCHBOARD_TICKET_TTL.") var ticketTtl: Double?
     @Option(help: "Messages kept per room for history and recovery. Env: SWITCHBOARD_ROOM_RETENTION.") var roomRetention: Int?
+    @Option(help: "MiB of history kept in memory over all rooms; least recently used rooms go first. Env: SWITCHBOARD_HISTORY_MEMORY.") var historyMemory: Int?
+    @Option(help: "Rooms one connection may be in at once. Env: SWITCHBOARD_MAX_ROOMS_PER_CONNECTION.") var maxRoomsPerConnection: Int?
     @Option(help: "Seconds to drain connections on shutdown. Env: SWITCHBOARD_DRAIN_TIMEOUT.") var drainTimeout: Double?
     @Option(help: "Directory of the browser page. Env: SWITCHBOARD_PUBLIC_DIR.") var publicDir: String?
     @Option(help: "Event-loop threads; default: the CPUs this process may run on. Env: SWITCHBOARD_THREADS.") var threads: Int?
@@ -102,6 +104,14 @@ struct Serve: AsyncParsableCommand {
         }
         if let ttl = try number(ticketTtl, "TICKET_TTL") { configuration.ticketLifetime = seconds(ttl) }
         if let retention = try number(roomRetention, "ROOM_RETENTION") { configuration.roomRetention = retention }
+        if let mebibytes = try number(historyMemory, "HISTORY_MEMORY") {
+            guard (1...(1 << 30)).contains(mebibytes) else { throw ValidationError("--history-memory must be 1 to 1073741824 (MiB)") }
+            configuration.historyMemory = mebibytes << 20
+        }
+        if let rooms = try number(maxRoomsPerConnection, "MAX_ROOMS_PER_CONNECTION") {
+            guard rooms > 0 else { throw ValidationError("--max-rooms-per-connection must be at least 1") }
+            configuration.maxRoomsPerConnection = rooms
+        }
         if let drain = try number(drainTimeout, "DRAIN_TIMEOUT") { configuration.drainTimeout = seconds(drain) }
         if let directory = value(publicDir, "PUBLIC_DIR") { configuration.publicDirectory = directory }
         configuration.eventLoopThreads = try number(threads, "THREADS")

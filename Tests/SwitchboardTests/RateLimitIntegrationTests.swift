@@ -40,7 +40,9 @@ struct RateLimitIntegrationTests {
                 }
                 var limited = false
                 for _ in 0..<batch {
-                    let answer = try await client.nextJSON()
+                    // Generous: the assertion is that it is never closed, and the whole suite
+                    // runs beside this minute-long test.
+                    let answer = try await client.nextJSON(timeout: .seconds(30))
                     if answer["type"] as? String == "ack" {
                         acked += 1
                     } else if (answer["payload"] as? [String: Any])?["code"] as? String == "rate_limited" {
@@ -86,8 +88,9 @@ struct RateLimitIntegrationTests {
             }
             let elapsed = ContinuousClock.now - start
             #expect(server.closeCodes.values.flatMap { $0 } == [.flood])
-            // (burst 20 + refusalBurst 100) / (0.5 x 50/s) = 4.8 s.
-            #expect(elapsed < .seconds(10), "closed after \(elapsed)")
+            // (burst 20 + refusalBurst 100) / (0.5 x 50/s) = 4.8 s; the margin is for a machine
+            // busy with the rest of the suite (the exact count is InboundRateLimiter's test).
+            #expect(elapsed < .seconds(15), "closed after \(elapsed)")
             #expect(try await client.nextClose() == 4029)
         }
     }

@@ -228,5 +228,122 @@ def test_server_restart(pair, server):
         assert texts.count(before) == 1, f"{page.name}: message from before the restart shown {texts.count(before)} times"
         assert texts.count(after) == 1
         assert re.search(r"\bconnected\b", page.status())
+        # the room's epoch changed: the page marks the gap between the two lives
+        page.wait(lambda p=page: p.qa('#messages .note[data-kind="epoch"]'), message="no epoch marker after the restart")
     bob.screenshot("08-after-restart")
     alice.screenshot("08-after-restart")
+
+
+# Records every frame the page sends (window.__sbSent), across reconnects.
+SEND_SPY = """
+  if (!window.__sbSent) {
+    window.__sbSent = [];
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) { window.__sbSent.push(data); return send.call(this, data); };
+  }
+"""
+
+# Sends arguments[0] messages "<arguments[1]><n> <filler>" to room arguments[2] on the
+# page's open socket, straight through the wire (faster than typing them).
+BULK_SEND = """
+  const s = window.__sbSockets.filter((x) => x.readyState === 1).pop();
+  for (let n = 1; n <= arguments[0]; n++) {
+    s.send(JSON.stringify({ type: 'send_message',
+      payload: { room: arguments[2], message: arguments[1] + n + ' ' + arguments[3] } }));
+  }
+"""
+
+COUNT_PREFIX = """
+  return [...document.querySelectorAll('#messages .message .text')]
+    .filter((e) => e.textContent.startsWith(arguments[0])).length;
+"""
+
+
+def sent_events(page, type_: str) -> list[dict]:
+    frames = page.js("return window.__sbSent || []")
+    return [e for e in map(json.loads, frames) if e.get("type") == type_]
+
+
+def test_resend_after_lost_ack(pair):
+    """A message whose ack never arrived (the socket closed right after sending it) is
+    sent again after the reconnect with the same idempotency_key, and shown once."""
+    alice, bob = pair
+    bob.js(SEND_SPY)
+    text = f"lost ack {uid()}"
+    bob.js("""
+      const s = window.__sbSockets.filter((x) => x.readyState === 1).pop();
+      const send = s.send.bind(s);
+      s.send = (d) => { send(d); if (d.includes('"send_message"')) s.close(4000, 'test: lose the ack'); };
+    """)
+    bob.send(text)
+    alice.wait_message(text, "bob")
+    bob.wait_connected()
+    bob.wait_message(text, "bob")
+    bob.wait(lambda: len([e for e in sent_events(bob, "send_message") if e["payload"]["message"] == text]) == 2,
+             message="the unacknowledged message was not sent again")
+    sends = [e for e in sent_events(bob, "send_message") if e["payload"]["message"] == text]
+    keys = {e["payload"].get("idempotency_key") for e in sends}
+    assert len(keys) == 1 and None not in keys, f"resend used another key: {keys}"
+    # a later message proves the resend delivered nothing new
+    marker = f"after the resend {uid()}"
+    alice.send(marker)
+    for page in (alice, bob):
+        page.wait_message(marker, "alice")
+        texts = [t for _, _, _, t in page.messages()]
+        assert texts.count(text) == 1, f"{page.name}: shown {texts.count(text)} times"
+    bob.screenshot("09-resent-once")
+
+
+def test_reconnect_pages_until_caught_up(pair):
+    """More missed history than one join ack carries (100 messages of 4,000 U+0001,
+    2.4 MB against a 1 MiB ack): the page pages with `history` until it has them all."""
+    alice, bob = pair
+    bob.js(SEND_SPY)
+    # hold bob's next login until alice has filled the room
+    bob.js("""
+      const hold = new Promise((r) => { window.__release = r; });
+      const fetch = window.fetch;
+      window.fetch = async (...a) => { await hold; return fetch(...a); };
+    """)
+    assert bob.drop_connection() == 1
+    bob.wait(lambda: "reconnecting" in bob.status(), message="bob never showed reconnecting")
+    prefix = f"missed {uid()} #"
+    alice.js(BULK_SEND, 100, prefix, "lobby", "\u0001" * 4000)
+    alice.wait(lambda: alice.js(COUNT_PREFIX, prefix) == 100, timeout=60, message="alice did not see her 100 messages")
+    bob.js("window.__release()")
+    bob.wait_connected()
+    bob.wait(lambda: bob.js(COUNT_PREFIX, prefix) == 100, timeout=60, message="bob did not catch up on all 100")
+    join = [e for e in sent_events(bob, "join_room") if "since" in e["payload"]]
+    assert join and isinstance(join[-1]["payload"].get("epoch"), str), "rejoin without since and epoch"
+    pages = [e for e in sent_events(bob, "history") if "since" in e["payload"]]
+    assert pages, "bob never paged with history"
+    seqs = [int(s) for r, s, _, _ in bob.messages() if r == "lobby" and s]
+    assert len(seqs) == len(set(seqs)), "duplicate seqs shown"
+    assert seqs == sorted(seqs)
+    bob.screenshot("10-caught-up")
+
+
+def test_load_older_messages(pair, browser_factory):
+    """A join shows the latest 50; scrolling to the top loads the older ones."""
+    alice, _ = pair
+    room = f"older-{uid()}"
+    alice.join(room)
+    alice.wait(lambda: alice.active_room() == room, message="room not active")
+    prefix = f"old {uid()} #"
+    alice.js(BULK_SEND, 80, prefix, room, "")
+    alice.wait(lambda: alice.js(COUNT_PREFIX, prefix) == 80, message="alice did not see her 80 messages")
+
+    carol = browser_factory("carol")
+    carol.login("carol")
+    carol.wait_connected()
+    carol.join(room)
+    carol.wait(lambda: carol.active_room() == room, message="room not active")
+    carol.wait(lambda: carol.js(COUNT_PREFIX, prefix) == 50, message="carol did not get the latest 50")
+    assert carol.qa("#load-older"), "no 'load older messages'"
+    carol.screenshot("11-load-older")
+    carol.js("document.getElementById('messages').scrollTop = 0")
+    carol.wait(lambda: carol.js(COUNT_PREFIX, prefix) == 80, message="older messages not loaded")
+    carol.wait(lambda: not carol.qa("#load-older"), message="'load older' still offered at the start of the room")
+    seqs = [int(s) for r, s, _, _ in carol.messages() if r == room]
+    assert seqs == list(range(1, 81))
+    carol.screenshot("12-older-loaded")

@@ -13,6 +13,11 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let notInRoom = ErrorCode(rawValue: "not_in_room")
     public static let forbidden = ErrorCode(rawValue: "forbidden")
     public static let rateLimited = ErrorCode(rawValue: "rate_limited")
+    /// The connection is already in the most rooms allowed.
+    public static let tooManyRooms = ErrorCode(rawValue: "too_many_rooms")
+    /// The server cannot reach its storage or cluster right now; the event was not handled
+    /// and may be retried.
+    public static let unavailable = ErrorCode(rawValue: "unavailable")
     public static let `internal` = ErrorCode(rawValue: "internal")
 
     public var description: String { rawValue }

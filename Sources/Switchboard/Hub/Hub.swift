@@ -278,6 +278,11 @@ public final class Hub: Sendable {
         state.withLockedValue { $0.usable[connection.id].map { Array($0.rooms).sorted() } ?? [] }
     }
 
+    /// Whether the hub holds state for `room`: then its `seq` must not restart under it.
+    public func hasRoom(_ room: String) -> Bool {
+        state.withLockedValue { $0.rooms[room] != nil }
+    }
+
     public func members(of room: String) -> [String] {
         guard let room = state.withLockedValue({ $0.rooms[room] }) else { return [] }
         return room.lock.withLock { room.usersLocked }.sorted()

@@ -127,6 +127,25 @@ struct HostileInputTests {
         }
     }
 
+    @Test("close codes 3000–3199 chosen by clients add no metric series; they count as other")
+    func clientChosenCloseCodes() async throws {
+        try await ChatTestServer.run { server in
+            for code in UInt16(3000)..<3200 {
+                let client = try await server.connect("closer\(code)")
+                try await client.socket.sendClose(code: code)
+                _ = try await client.socket.nextClose()
+                await client.close()
+            }
+            try await eventually("every close to be counted") { server.server.hub.connectionCount == 0 }
+            let metrics = try await server.http("GET", "/metrics").body
+            let closeSeries = metrics.split(separator: "\n").filter { $0.hasPrefix("switchboard_connections_closed_total{") }
+            let clientCodes = closeSeries.filter { $0.contains("code=\"3") }
+            #expect(clientCodes.isEmpty, "client-chosen codes became labels: \(clientCodes)")
+            #expect(closeSeries.contains { $0.contains(#"code="other""#) })
+            #expect(closeSeries.count <= 13, "\(closeSeries)")
+        }
+    }
+
     @Test("abrupt disconnects mid-traffic lose nothing acknowledged for the others")
     func abruptDisconnects() async throws {
         try await ChatTestServer.run { server in

@@ -20,6 +20,7 @@ public struct ChatServer: Sendable {
     public let tickets: TicketStore
     public let state = ChatState()
     let authenticator: any Authenticator
+    let origins: OriginPolicy
     let logger: Logger
     let eventLoopGroup: any EventLoopGroup
 
@@ -37,6 +38,10 @@ public struct ChatServer: Sendable {
         case .usersFile(let path): authenticator = try UsersFileAuthenticator(path: path)
         case .jwt(let settings): authenticator = try await JWTAuthenticator(settings: settings)
         }
+        origins = try OriginPolicy(
+            allowed: configuration.allowedOrigins, listenHost: configuration.host, port: configuration.port,
+            secure: configuration.tlsCertificatePath != nil, publicURL: configuration.publicURL
+        )
         let threads = configuration.eventLoopThreads ?? AvailableCPUs.count
         eventLoopGroup = threads == System.coreCount ? MultiThreadedEventLoopGroup.singleton : MultiThreadedEventLoopGroup(numberOfThreads: threads)
     }
@@ -67,7 +72,8 @@ public struct ChatServer: Sendable {
             ).router(),
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in
+            onServerRunning: { [origins] channel in
+                if let port = channel.localAddress?.port { origins.listening(on: port) }
                 await SwitchboardChannel.configureListener(channel)
                 await onListening(channel.localAddress?.port ?? 0)
             },
@@ -92,14 +98,14 @@ public struct ChatServer: Sendable {
     /// if enabled; nothing else. Every check is in memory, so it runs on the event loop.
     func makeUpgradeDecider() -> @Sendable (HTTPRequest, any Channel) -> UpgradeDecision {
         let tickets = tickets
-        let origins = OriginPolicy(allowed: configuration.allowedOrigins)
+        let origins = origins
         let echoPath = configuration.echoPath
         return { request, _ in
             let target = request.path ?? "/"
             let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
             if let echoPath, path == echoPath { return .accept(user: "echo", mode: .echo) }
             guard path == "/ws" else { return .reject(.notFound, "no WebSocket endpoint at \(path)") }
-            guard origins.permits(origin: request.headerFields[.origin], host: request.authority) else {
+            guard origins.permits(origin: request.headerFields[.origin]) else {
                 return .reject(.forbidden, "origin not allowed")
             }
             guard let ticket = Self.queryValue("ticket", in: target), !ticket.isEmpty else {

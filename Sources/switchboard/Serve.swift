@@ -21,6 +21,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Required JWT issuer. Env: SWITCHBOARD_JWT_ISSUER.") var jwtIssuer: String?
     @Option(help: "Required JWT audience. Env: SWITCHBOARD_JWT_AUDIENCE.") var jwtAudience: String?
     @Option(help: "Comma-separated allowed Origins; default: the server's own. Env: SWITCHBOARD_ALLOWED_ORIGINS.") var allowedOrigins: String?
+    @Option(help: "URL users reach the server at (a DNS name, a proxy), e.g. https://chat.example.com; its origin may open WebSockets. Env: SWITCHBOARD_PUBLIC_URL.") var publicUrl: String?
     @Option(help: "PEM certificate chain; enables TLS (wss). Env: SWITCHBOARD_TLS_CERT.") var tlsCert: String?
     @Option(help: "PEM private key for --tls-cert. Env: SWITCHBOARD_TLS_KEY.") var tlsKey: String?
     @Option(help: "Seconds between pings. Env: SWITCHBOARD_PING_INTERVAL.") var pingInterval: Double?
@@ -73,6 +74,7 @@ struct Serve: AsyncParsableCommand {
         if let origins = value(allowedOrigins, "ALLOWED_ORIGINS") {
             configuration.allowedOrigins = origins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         }
+        configuration.publicURL = value(publicUrl, "PUBLIC_URL")
         configuration.tlsCertificatePath = value(tlsCert, "TLS_CERT")
         configuration.tlsKeyPath = value(tlsKey, "TLS_KEY")
         if (configuration.tlsCertificatePath == nil) != (configuration.tlsKeyPath == nil) {

@@ -108,6 +108,33 @@ struct UpgradeTests {
         }
     }
 
+    @Test("DNS rebinding: Host and Origin both naming a foreign domain get 403 (origins come from configuration, not Host)")
+    func dnsRebinding() async throws {
+        try await ChatTestServer.run { server in
+            let ticket = try await server.ticket(for: "rebound")
+            let status = try await TestWebSocketClient.upgradeStatus(
+                port: server.port, path: "/ws?ticket=\(ticket)",
+                headers: [("Origin", "http://evil.test:\(server.port)")], hostHeader: "evil.test:\(server.port)"
+            )
+            #expect(status == 403, "a rebound page's origin was accepted")
+            // localhost names the same loopback server, whatever Host the browser sends.
+            let local = try await server.connect("local", headers: [("Origin", "http://LOCALHOST:\(server.port)/")])
+            await local.close()
+        }
+    }
+
+    @Test("--public-url: its origin is allowed, written with or without its default port")
+    func publicURLOrigin() async throws {
+        try await ChatTestServer.run({ $0.publicURL = "https://Chat.Example.com/app/" }) { server in
+            let bare = try await server.connect("pub1", headers: [("Origin", "https://chat.example.com")])
+            await bare.close()
+            let explicitPort = try await server.connect("pub2", headers: [("Origin", "https://chat.example.com:443")])
+            await explicitPort.close()
+            let ticket = try await server.ticket(for: "pub3")
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)", headers: [("Origin", "http://chat.example.com")]) == 403, "another scheme of the public URL accepted")
+        }
+    }
+
     @Test("configured allowed origins replace the default")
     func configuredOrigins() async throws {
         try await ChatTestServer.run({ $0.allowedOrigins = ["https://chat.example.com"] }) { server in

@@ -35,7 +35,10 @@ public struct ChatServer: Sendable {
         self.hub = Hub(logger: logger, presence: { ChatFrames.presence($0) })
         switch configuration.auth {
         case .guest: authenticator = GuestAuthenticator()
-        case .usersFile(let path): authenticator = try UsersFileAuthenticator(path: path)
+        case .usersFile(let path):
+            let users = try UsersFileAuthenticator(path: path)
+            if users.userCount == 0 { logger.warning("users file \(path) lists no users: nobody can log in") }
+            authenticator = users
         case .jwt(let settings): authenticator = try await JWTAuthenticator(settings: settings)
         }
         origins = try OriginPolicy(

@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdBcrypt
 import JWTKit
+import Logging
 import NIOSSL
 import SwitchboardChat
 import SwitchboardTestSupport
@@ -8,22 +9,111 @@ import Testing
 
 @Suite("Authentication modes")
 struct AuthenticationTests {
-    @Test("users file: the right bcrypt password logs in; a wrong one or an unknown user gets 401")
-    func usersFile() async throws {
+    /// Runs `body` with a users file holding `contents`, in a directory removed afterwards.
+    static func withUsersFile(_ contents: String, _ body: (String) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-users-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("users")
-        try "# test users\ncarol:\(Bcrypt.hash("correct horse", cost: 4))\n".write(to: file, atomically: true, encoding: .utf8)
-        try await ChatTestServer.run({ $0.auth = .usersFile(path: file.path) }) { server in
-            let ok = try await server.http("POST", "/login", body: #"{"username":"carol","password":"correct horse"}"#)
-            #expect(ok.status == 200)
-            let wrong = try await server.http("POST", "/login", body: #"{"username":"carol","password":"battery"}"#)
-            #expect(wrong.status == 401)
-            let unknown = try await server.http("POST", "/login", body: #"{"username":"dave","password":"correct horse"}"#)
-            #expect(unknown.status == 401)
-            let none = try await server.http("POST", "/login", body: #"{"username":"carol"}"#)
-            #expect(none.status == 401)
+        try contents.write(to: file, atomically: true, encoding: .utf8)
+        try await body(file.path)
+    }
+
+    /// The error a users file gets at start-up, or nil if the server starts.
+    static func startupError(usersFile contents: String) async throws -> String? {
+        var message: String?
+        try await withUsersFile(contents) { path in
+            do {
+                _ = try UsersFileAuthenticator(path: path)
+            } catch let error as ConfigurationError {
+                message = error.description
+            }
+        }
+        return message
+    }
+
+    @Test("users file: the right bcrypt password logs in; a wrong one or an unknown user gets 401")
+    func usersFile() async throws {
+        try await Self.withUsersFile("# test users\ncarol:\(Bcrypt.hash("correct horse", cost: 4))\n") { path in
+            try await ChatTestServer.run({ $0.auth = .usersFile(path: path) }) { server in
+                let ok = try await server.http("POST", "/login", body: #"{"username":"carol","password":"correct horse"}"#)
+                #expect(ok.status == 200)
+                let wrong = try await server.http("POST", "/login", body: #"{"username":"carol","password":"battery"}"#)
+                #expect(wrong.status == 401)
+                let unknown = try await server.http("POST", "/login", body: #"{"username":"dave","password":"correct horse"}"#)
+                #expect(unknown.status == 401)
+                let none = try await server.http("POST", "/login", body: #"{"username":"carol"}"#)
+                #expect(none.status == 401)
+            }
+        }
+    }
+
+    @Test("users file: a $2y$ hash (htpasswd -B, PHP) logs in with the right password")
+    func usersFile2y() async throws {
+        let hash = "$2y$" + Bcrypt.hash("correct horse", cost: 4).dropFirst(4)
+        try await Self.withUsersFile("carol:\(hash)\n") { path in
+            try await ChatTestServer.run({ $0.auth = .usersFile(path: path) }) { (server: ChatTestServer) async throws in
+                #expect(try await server.http("POST", "/login", body: #"{"username":"carol","password":"correct horse"}"#).status == 200)
+                #expect(try await server.http("POST", "/login", body: #"{"username":"carol","password":"battery"}"#).status == 401)
+            }
+        }
+    }
+
+    @Test("users file: unverifiable hashes, duplicate users and a missing file stop start-up with a clear error")
+    func usersFileErrors() async throws {
+        let good = Bcrypt.hash("pw", cost: 4)
+        for bad in ["$2x$" + good.dropFirst(4), "$2b$03$" + good.dropFirst(7), String(good.dropLast()), "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g="] {
+            let message = try await Self.startupError(usersFile: "# users\ncarol:\(bad)\n")
+            #expect(message?.contains("line 2") == true && message?.contains("carol") == true, "\(bad): \(message ?? "accepted")")
+        }
+        let duplicate = try await Self.startupError(usersFile: "carol:\(good)\ndave:\(good)\ncarol:\(good)\n")
+        #expect(duplicate?.contains("line 3") == true && duplicate?.contains("line 1") == true, "\(duplicate ?? "accepted")")
+        let missing = "/nonexistent-\(UUID())/users"
+        #expect(throws: ConfigurationError("users file \(missing) does not exist")) { try UsersFileAuthenticator(path: missing) }
+    }
+
+    @Test("users file: an empty one starts with a warning that nobody can log in")
+    func usersFileEmpty() async throws {
+        try await Self.withUsersFile("# nobody yet\n") { path in
+            try await ChatTestServer.run({ $0.auth = .usersFile(path: path) }) { server in
+                #expect(server.logs.entries(atLeast: .warning).contains { $0.message.contains("nobody can log in") })
+            }
+        }
+    }
+
+    @Test("users file: an unknown username costs one bcrypt verification, like a wrong password")
+    func constantWork() async throws {
+        let users = try UsersFileAuthenticator(contents: "carol:\(Bcrypt.hash("correct horse", cost: 10))\n")
+        let clock = ContinuousClock()
+        var unknown: [Duration] = []
+        var wrong: [Duration] = []
+        for _ in 0..<3 {
+            unknown.append(await clock.measure { _ = await users.authenticate(username: "dave", password: "x", bearerToken: nil) })
+            wrong.append(await clock.measure { _ = await users.authenticate(username: "carol", password: "x", bearerToken: nil) })
+        }
+        let fastestUnknown = try #require(unknown.min()), fastestWrong = try #require(wrong.min())
+        #expect(fastestUnknown * 2 > fastestWrong, "unknown user \(fastestUnknown), wrong password \(fastestWrong)")
+    }
+
+    @Test("concurrent wrong-password logins from one address cannot all pass the failure limit before bcrypt ends")
+    func concurrentGuesses() async throws {
+        try await Self.withUsersFile("carol:\(Bcrypt.hash("correct horse", cost: 10))\n") { path in
+            try await ChatTestServer.run({
+                $0.auth = .usersFile(path: path)
+                $0.loginLimits.failureBurst = 3
+                $0.loginLimits.failuresPerSecond = 0.001
+            }) { server in
+                let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for n in 0..<40 {
+                        group.addTask {
+                            try await server.http("POST", "/login", body: #"{"username":"carol","password":"guess\#(n)"}"#).status
+                        }
+                    }
+                    return try await group.reduce(into: [Int]()) { $0.append($1) }
+                }
+                #expect(statuses.filter { $0 == 401 }.count <= 3, "\(statuses)")
+                #expect(statuses.filter { $0 == 429 }.count >= 37, "\(statuses)")
+            }
         }
     }
 

@@ -178,6 +178,8 @@ struct GracefulShutdownTests {
             let stubborn = try await server.connect("stubborn", autoPong: false)
             try await stubborn.request("join_room", ["room": "d"])
             for n in 1...20 { try await polite.request("send_message", ["room": "d", "message": "m\(n)"]) }
+            // Logged in before the drain; its upgrade comes during it.
+            let ticket = try await server.ticket(for: "late")
             try await stubborn.socket.freeze()
             let draining = Task { await server.group.triggerGracefulShutdown() }
             for n in 1...20 {
@@ -186,7 +188,8 @@ struct GracefulShutdownTests {
             #expect(try await polite.socket.nextClose() == 1001)
             try await eventually("draining") { server.server.state.isDraining }
             #expect(try await server.http("GET", "/healthz").status == 503)
-            let ticket = try await server.ticket(for: "late")
+            // A ticket issued now could only be refused by /ws.
+            #expect(try await server.http("POST", "/login", body: #"{"username":"later"}"#).status == 503)
             #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)") == 503, "upgrade accepted while draining")
             await draining.value
             // The stubborn peer never answers: it is dropped at the drain deadline.

@@ -48,6 +48,10 @@ public struct ChatConfiguration: Sendable {
     public var ticketLifetime: Duration = .seconds(30)
     /// `POST /login` limits per remote address.
     public var loginLimits = LoginRateLimiter.Limits()
+    /// WebSocket connections in all and per remote address (upgrade `503` / `429` above).
+    public var connectionLimits = ConnectionLimiter.Limits()
+    /// How long a plain-HTTP request may take to arrive, head to end of body; nil: no limit.
+    public var requestTimeout: Duration? = .seconds(30)
     /// Latest messages sent with a plain join.
     public var historyLimit = 50
     /// Messages each room keeps for history and recovery.

@@ -21,6 +21,7 @@ public struct ChatServer: Sendable {
     public let state = ChatState()
     let authenticator: any Authenticator
     let origins: OriginPolicy
+    let connectionLimiter: ConnectionLimiter
     let logger: Logger
     let eventLoopGroup: any EventLoopGroup
 
@@ -45,6 +46,7 @@ public struct ChatServer: Sendable {
             allowed: configuration.allowedOrigins, listenHost: configuration.host, port: configuration.port,
             secure: configuration.tlsCertificatePath != nil, publicURL: configuration.publicURL
         )
+        connectionLimiter = ConnectionLimiter(limits: configuration.connectionLimits)
         let threads = configuration.eventLoopThreads ?? AvailableCPUs.count
         eventLoopGroup = threads == System.coreCount ? MultiThreadedEventLoopGroup.singleton : MultiThreadedEventLoopGroup(numberOfThreads: threads)
     }
@@ -58,6 +60,7 @@ public struct ChatServer: Sendable {
         var serverConfiguration = SwitchboardServerConfiguration()
         serverConfiguration.connection = configuration.connection
         serverConfiguration.echoEnabled = configuration.echoPath != nil
+        serverConfiguration.requestTimeout = configuration.requestTimeout
         let upgrade = makeUpgradeDecider()
         var server: HTTPServerBuilder = .switchboard(hub: hub, router: events, configuration: serverConfiguration, upgradeGate: .onEventLoop(upgrade))
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
@@ -102,14 +105,21 @@ public struct ChatServer: Sendable {
     func makeUpgradeDecider() -> @Sendable (HTTPRequest, any Channel) -> UpgradeDecision {
         let tickets = tickets
         let origins = origins
+        let limiter = connectionLimiter
         let echoPath = configuration.echoPath
-        return { request, _ in
+        return { request, channel in
             let target = request.path ?? "/"
             let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
             if let echoPath, path == echoPath { return .accept(user: "echo", mode: .echo) }
             guard path == "/ws" else { return .reject(.notFound, "no WebSocket endpoint at \(path)") }
             guard origins.permits(origin: request.headerFields[.origin]) else {
                 return .reject(.forbidden, "origin not allowed")
+            }
+            // Before the ticket, so a client turned away for now keeps its ticket for a retry.
+            switch limiter.admit(channel) {
+            case .serverFull: return .reject(.serviceUnavailable, "server is at its connection limit")
+            case .addressFull: return .reject(.tooManyRequests, "too many connections from this address")
+            case nil: break
             }
             guard let ticket = Self.queryValue("ticket", in: target), !ticket.isEmpty else {
                 return .reject(.unauthorized, "missing ticket")

@@ -32,6 +32,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Outbound queue limit in bytes. Env: SWITCHBOARD_MAX_QUEUED_BYTES.") var maxQueuedBytes: Int?
     @Option(help: "Sustained inbound events per second per connection before rate_limited errors (0 disables; then 4029 for a flood). Env: SWITCHBOARD_RATE_LIMIT.") var rateLimit: Double?
     @Option(help: "Inbound events a connection may send at once. Env: SWITCHBOARD_RATE_BURST.") var rateBurst: Double?
+    @Option(help: "WebSocket connections in all before upgrades get 503 (0: no limit). Env: SWITCHBOARD_MAX_CONNECTIONS.") var maxConnections: Int?
+    @Option(help: "WebSocket connections per remote address before upgrades get 429 (0: no limit; loopback clients are exempt). Env: SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS.") var maxConnectionsPerAddress: Int?
+    @Option(help: "Seconds an HTTP request may take to arrive, head to end of body (0: no limit). Env: SWITCHBOARD_REQUEST_TIMEOUT.") var requestTimeout: Double?
     @Option(help: "Seconds a login ticket stays valid. Env: SWITCHBOARD_TICKET_TTL.") var ticketTtl: Double?
     @Option(help: "Messages kept per room for history and recovery. Env: SWITCHBOARD_ROOM_RETENTION.") var roomRetention: Int?
     @Option(help: "Seconds to drain connections on shutdown. Env: SWITCHBOARD_DRAIN_TIMEOUT.") var drainTimeout: Double?
@@ -102,6 +105,11 @@ struct Serve: AsyncParsableCommand {
         if let burst = try number(rateBurst, "RATE_BURST"), configuration.connection.rateLimit != nil {
             configuration.connection.rateLimit?.burst = burst
         }
+        if let count = try number(maxConnections, "MAX_CONNECTIONS") { configuration.connectionLimits.maxConnections = max(0, count) }
+        if let count = try number(maxConnectionsPerAddress, "MAX_CONNECTIONS_PER_ADDRESS") {
+            configuration.connectionLimits.maxConnectionsPerAddress = max(0, count)
+        }
+        if let timeout = try number(requestTimeout, "REQUEST_TIMEOUT") { configuration.requestTimeout = timeout > 0 ? seconds(timeout) : nil }
         if let ttl = try number(ticketTtl, "TICKET_TTL") { configuration.ticketLifetime = seconds(ttl) }
         if let retention = try number(roomRetention, "ROOM_RETENTION") { configuration.roomRetention = retention }
         if let drain = try number(drainTimeout, "DRAIN_TIMEOUT") { configuration.drainTimeout = seconds(drain) }

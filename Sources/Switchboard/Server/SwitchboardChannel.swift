@@ -159,6 +159,9 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
                     handshakeTimer.cancel()
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        if let timeout = configuration.requestTimeout {
+                            try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(timeout: timeout))
+                        }
                         try channel.pipeline.syncOperations.addHandlers(configuration.http1.additionalChannelHandlers())
                         try channel.pipeline.syncOperations.addHandler(
                             HTTPConnectionStateHandler(idleTimeout: configuration.http1.idleTimeout.map { .init($0) }, logger: logger)

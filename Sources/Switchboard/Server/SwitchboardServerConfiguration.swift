@@ -10,6 +10,9 @@ public struct SwitchboardServerConfiguration: Sendable {
     /// built before the request is seen, so its frame limit must allow echo's larger
     /// messages only when echo can happen; otherwise it rejects at the events limit.
     public var echoEnabled = false
+    /// How long a plain-HTTP request may take to arrive, from its head to the end of its
+    /// body; the connection is closed after that (`RequestDeadlineHandler`). nil: no limit.
+    public var requestTimeout: Duration? = .seconds(30)
     /// Plain HTTP connections idle this long are closed, so idle keep-alive connections do
     /// not pile up (Hummingbird's default is no timeout).
     public var http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(60))

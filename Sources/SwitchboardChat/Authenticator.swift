@@ -153,17 +153,26 @@ public struct JWTAuthenticator: Authenticator {
         self.settings = settings
     }
 
+    /// How far the identity provider's clock may run ahead of ours for `nbf` and `iat`.
+    static let clockLeeway: TimeInterval = 60
+
     struct Claims: JWTPayload {
         var exp: ExpirationClaim
+        var nbf: NotBeforeClaim?
+        var iat: IssuedAtClaim?
         var iss: IssuerClaim?
         var aud: AudienceClaim?
         var other: [String: String]
 
-        enum CodingKeys: String, CodingKey { case exp, iss, aud }
+        enum CodingKeys: String, CodingKey { case exp, nbf, iat, iss, aud }
+
+        struct IssuedInTheFuture: Error {}
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             exp = try container.decode(ExpirationClaim.self, forKey: .exp)
+            nbf = try container.decodeIfPresent(NotBeforeClaim.self, forKey: .nbf)
+            iat = try container.decodeIfPresent(IssuedAtClaim.self, forKey: .iat)
             iss = try container.decodeIfPresent(IssuerClaim.self, forKey: .iss)
             aud = try container.decodeIfPresent(AudienceClaim.self, forKey: .aud)
             let all = try decoder.container(keyedBy: AnyKey.self)
@@ -180,7 +189,13 @@ public struct JWTAuthenticator: Authenticator {
         }
 
         func verify(using algorithm: some JWTAlgorithm) async throws {
-            try exp.verifyNotExpired()
+            let now = Date()
+            try exp.verifyNotExpired(currentDate: now)
+            // A token not valid yet, or issued in the future, was minted for later use (or by
+            // a clock too wrong to trust): refused, within the leeway for clock skew.
+            let skewed = now.addingTimeInterval(JWTAuthenticator.clockLeeway)
+            try nbf?.verifyNotBefore(currentDate: skewed)
+            if let iat, iat.value > skewed { throw IssuedInTheFuture() }
         }
     }
 

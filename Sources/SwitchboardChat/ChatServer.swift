@@ -42,6 +42,9 @@ public struct ChatServer: Sendable {
             authenticator = users
         case .jwt(let settings): authenticator = try await JWTAuthenticator(settings: settings)
         }
+        if let echoPath = configuration.echoPath, !echoPath.hasPrefix("/") || echoPath == "/ws" {
+            throw ConfigurationError("the echo path must start with / and must not be /ws (it would replace the chat endpoint): \(echoPath)")
+        }
         origins = try OriginPolicy(
             allowed: configuration.allowedOrigins, listenHost: configuration.host, port: configuration.port,
             secure: configuration.tlsCertificatePath != nil, publicURL: configuration.publicURL
@@ -64,10 +67,15 @@ public struct ChatServer: Sendable {
         let upgrade = makeUpgradeDecider()
         var server: HTTPServerBuilder = .switchboard(hub: hub, router: events, configuration: serverConfiguration, upgradeGate: .onEventLoop(upgrade))
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
-            let tls = TLSConfiguration.makeServerConfiguration(
+            var tls = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
             )
+            // TLS 1.0 and 1.1 are deprecated (RFC 8996); below 1.3 only ECDHE key exchange with
+            // AEAD ciphers, so a recorded session cannot be decrypted with a key stolen later.
+            // (Every TLS 1.3 suite is forward secret.)
+            tls.minimumTLSVersion = .tlsv12
+            tls.cipherSuites = Self.forwardSecretCipherSuites
             server = try .tls(server, tlsConfiguration: tls)
         }
         return Application(
@@ -87,6 +95,14 @@ public struct ChatServer: Sendable {
             logger: logger
         )
     }
+
+    /// TLS 1.2 suites with forward secrecy (ECDHE) and authenticated encryption, in
+    /// BoringSSL's names: Mozilla's "intermediate" list.
+    static let forwardSecretCipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
 
     /// The services to run: the hub (its event handlers), the HTTP server, then the hub's
     /// drain. They shut down in reverse: drain the connections, stop HTTP, then wait for the
@@ -110,8 +126,8 @@ public struct ChatServer: Sendable {
         return { request, channel in
             let target = request.path ?? "/"
             let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
-            if let echoPath, path == echoPath { return .accept(user: "echo", mode: .echo) }
-            guard path == "/ws" else { return .reject(.notFound, "no WebSocket endpoint at \(path)") }
+            guard path == "/ws" || path == echoPath else { return .reject(.notFound, "no WebSocket endpoint at \(path)") }
+            // Both endpoints: a page on another site must not use the echo endpoint either.
             guard origins.permits(origin: request.headerFields[.origin]) else {
                 return .reject(.forbidden, "origin not allowed")
             }
@@ -121,6 +137,7 @@ public struct ChatServer: Sendable {
             case .addressFull: return .reject(.tooManyRequests, "too many connections from this address")
             case nil: break
             }
+            if path == echoPath { return .accept(user: "echo", mode: .echo) }
             guard let ticket = Self.queryValue("ticket", in: target), !ticket.isEmpty else {
                 return .reject(.unauthorized, "missing ticket")
             }

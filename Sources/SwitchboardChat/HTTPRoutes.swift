@@ -27,6 +27,7 @@ struct HTTPRoutes: Sendable {
 
     func router() -> Router<ChatRequestContext> {
         let router = Router(context: ChatRequestContext.self)
+        router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: FileMiddleware(publicDirectory, searchForIndexHtml: true, logger: logger))
         router.post("/login") { request, context -> Response in
             try await login(request, context: context)

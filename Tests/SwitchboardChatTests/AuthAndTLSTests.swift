@@ -121,11 +121,35 @@ struct AuthenticationTests {
         var sub: SubjectClaim
         var exp: ExpirationClaim
         var iss: IssuerClaim?
+        var nbf: NotBeforeClaim?
+        var iat: IssuedAtClaim?
         func verify(using algorithm: some JWTAlgorithm) async throws {}
     }
 
-    static func claims(_ user: String, expiresIn: TimeInterval = 60, issuer: String? = nil) -> TestClaims {
-        TestClaims(sub: .init(value: user), exp: .init(value: Date().addingTimeInterval(expiresIn)), iss: issuer.map { .init(value: $0) })
+    static func claims(
+        _ user: String, expiresIn: TimeInterval = 60, issuer: String? = nil, notBefore: TimeInterval? = nil, issuedAt: TimeInterval? = nil
+    ) -> TestClaims {
+        TestClaims(
+            sub: .init(value: user), exp: .init(value: Date().addingTimeInterval(expiresIn)), iss: issuer.map { .init(value: $0) },
+            nbf: notBefore.map { .init(value: Date().addingTimeInterval($0)) }, iat: issuedAt.map { .init(value: Date().addingTimeInterval($0)) }
+        )
+    }
+
+    @Test("JWT: a token not valid yet (nbf) or issued in the future (iat) gets 401, beyond 60 s of clock skew")
+    func jwtTimeClaims() async throws {
+        let secret = "a-shared-secret-of-at-least-32-bytes!"
+        let signer = JWTKeyCollection()
+        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        try await ChatTestServer.run({ $0.auth = .jwt(.init(hmacSecret: secret)) }) { (server: ChatTestServer) async throws in
+            func status(_ claims: TestClaims) async throws -> Int {
+                let token = try await signer.sign(claims)
+                return try await server.http("POST", "/login", headers: [("Authorization", "Bearer \(token)")], body: "{}").status
+            }
+            #expect(try await status(Self.claims("ivy", expiresIn: 3600, notBefore: 600)) == 401, "nbf in 10 minutes accepted")
+            #expect(try await status(Self.claims("ivy", expiresIn: 3600, issuedAt: 600)) == 401, "iat in 10 minutes accepted")
+            #expect(try await status(Self.claims("ivy", notBefore: -10, issuedAt: -10)) == 200)
+            #expect(try await status(Self.claims("ivy", notBefore: 20, issuedAt: 20)) == 200, "20 s of clock skew refused")
+        }
     }
 
     @Test("JWT HS256: a valid token logs in as its subject (bearer or password); bad signature, expiry or issuer get 401")
@@ -173,8 +197,9 @@ struct AuthenticationTests {
 
 @Suite("TLS")
 struct TLSTests {
-    @Test("wss: login and a chat round trip over TLS with a certificate generated for the test")
-    func tls() async throws {
+    /// A self-signed certificate for 127.0.0.1 and localhost, made with openssl, and a client
+    /// configuration that trusts it; the files live while `body` runs.
+    static func withCertificate(_ body: (_ certificate: String, _ key: String, _ client: TLSConfiguration) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-tls-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -195,19 +220,45 @@ struct TLSTests {
         var clientTLS = TLSConfiguration.makeClientConfiguration()
         clientTLS.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(certificate))
         clientTLS.certificateVerification = .noHostnameVerification
-        let context = try NIOSSLContext(configuration: clientTLS)
+        try await body(certificate, key, clientTLS)
+    }
 
-        try await ChatTestServer.run({ $0.tlsCertificatePath = certificate; $0.tlsKeyPath = key }, tls: context) { server in
-            #expect(try await server.http("GET", "/healthz").status == 200)
-            let alice = try await server.connect("alice")
-            try await alice.request("join_room", ["room": "secure"])
-            let ack = try await alice.request("send_message", ["room": "secure", "message": "over TLS"])
-            #expect(ack["type"] as? String == "ack")
-            #expect(payload(try await alice.next("new_message"))["message"] as? String == "over TLS")
-            await alice.close()
-            // A plaintext client gets no WebSocket from a TLS server.
-            await #expect(throws: (any Error).self) {
-                _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=x", timeout: .seconds(2))
+    @Test("wss: login and a chat round trip over TLS with a certificate generated for the test")
+    func tls() async throws {
+        try await Self.withCertificate { certificate, key, clientTLS in
+            let context = try NIOSSLContext(configuration: clientTLS)
+            try await ChatTestServer.run({ $0.tlsCertificatePath = certificate; $0.tlsKeyPath = key }, tls: context) { server in
+                #expect(try await server.http("GET", "/healthz").status == 200)
+                let alice = try await server.connect("alice")
+                try await alice.request("join_room", ["room": "secure"])
+                let ack = try await alice.request("send_message", ["room": "secure", "message": "over TLS"])
+                #expect(ack["type"] as? String == "ack")
+                #expect(payload(try await alice.next("new_message"))["message"] as? String == "over TLS")
+                await alice.close()
+                // A plaintext client gets no WebSocket from a TLS server.
+                await #expect(throws: (any Error).self) {
+                    _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?ticket=x", timeout: .seconds(2))
+                }
+            }
+        }
+    }
+
+    @Test("TLS below 1.2, or a cipher without forward secrecy (AES128-SHA), gets no connection; TLS 1.2 with ECDHE does")
+    func weakTLSRefused() async throws {
+        try await Self.withCertificate { certificate, key, clientTLS in
+            try await ChatTestServer.run({ $0.tlsCertificatePath = certificate; $0.tlsKeyPath = key }) { (server: ChatTestServer) async throws in
+                func healthStatus(_ adjust: (inout TLSConfiguration) -> Void) async throws -> Int {
+                    var configuration = clientTLS
+                    adjust(&configuration)
+                    let context = try NIOSSLContext(configuration: configuration)
+                    // A refused handshake fails the request's write, or ends it without a response.
+                    return (try? await TestHTTPClient.request("GET", port: server.port, path: "/healthz", tls: context))?.status ?? 0
+                }
+                #expect(try await healthStatus { $0.minimumTLSVersion = .tlsv1; $0.maximumTLSVersion = .tlsv11 } != 200, "TLS 1.1 accepted")
+                #expect(try await healthStatus { $0.minimumTLSVersion = .tlsv1; $0.maximumTLSVersion = .tlsv1 } != 200, "TLS 1.0 accepted")
+                #expect(try await healthStatus { $0.maximumTLSVersion = .tlsv12; $0.cipherSuites = "AES128-SHA" } != 200, "AES128-SHA accepted")
+                #expect(try await healthStatus { $0.maximumTLSVersion = .tlsv12; $0.cipherSuites = "ECDHE-ECDSA-AES128-GCM-SHA256" } == 200)
+                #expect(try await healthStatus { _ in } == 200)
             }
         }
     }

@@ -40,6 +40,25 @@ struct HTTPEndpointTests {
         #expect(tickets.count == 10_000)
     }
 
+    @Test("the page and its files come with CSP (frame-ancestors 'none', no inline script), nosniff and X-Frame-Options DENY")
+    func securityHeaders() async throws {
+        try await ChatTestServer.run { server in
+            for path in ["/", "/app.js", "/style.css"] {
+                let response = try await server.http("GET", path)
+                #expect(response.status == 200, "\(path)")
+                let policy = response.header("Content-Security-Policy") ?? ""
+                #expect(policy.contains("frame-ancestors 'none'"), "\(path): \(policy)")
+                #expect(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"), "\(path): \(policy)")
+                #expect(response.header("X-Content-Type-Options") == "nosniff", "\(path)")
+                #expect(response.header("X-Frame-Options") == "DENY", "\(path)")
+            }
+            // The policy forbids inline script and style, so the page must have none.
+            let page = try await server.http("GET", "/").body
+            #expect(!page.contains("<script>") && !page.contains("<style") && !page.contains("style=\""))
+            #expect(page.range(of: #"\son[a-z]+="#, options: .regularExpression) == nil, "inline event handler in the page")
+        }
+    }
+
     @Test("/healthz is 200 while serving; / serves the page; /metrics is Prometheus text")
     func healthPageMetrics() async throws {
         try await ChatTestServer.run { server in
@@ -149,6 +168,27 @@ struct UpgradeTests {
     func echoOffByDefault() async throws {
         try await ChatTestServer.run { (server: ChatTestServer) async throws in
             #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/echo") == 404, "echo endpoint reachable by default")
+        }
+    }
+
+    @Test("with the echo endpoint on, /ws keeps its own 64 KiB frame limit and origin check; echo checks origins too")
+    func echoKeepsLimitsApart() async throws {
+        try await ChatTestServer.run({ $0.echoPath = "/echo" }) { server in
+            let client = try await server.connect("big")
+            // A frame announcing 1 MiB: refused at its header, not buffered up to echo's 16 MiB.
+            var header: [UInt8] = [0x81, 0x80 | 127] + (0..<8).reversed().map { UInt8(((1 << 20) >> ($0 * 8)) & 0xFF) }
+            header += [1, 2, 3, 4] + Array(repeating: UInt8(ascii: "a"), count: 100)
+            try await client.socket.sendRaw(header)
+            #expect(try await client.socket.nextClose(timeout: .seconds(5)) == 1009)
+            let ticket = try await server.ticket(for: "foreign")
+            let foreign = [("Origin", "http://evil.example")]
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)", headers: foreign) == 403)
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/echo", headers: foreign) == 403)
+        }
+        await #expect(throws: ConfigurationError.self) {
+            var configuration = ChatConfiguration()
+            configuration.echoPath = "/ws"
+            _ = try await ChatServer(configuration: configuration)
         }
     }
 

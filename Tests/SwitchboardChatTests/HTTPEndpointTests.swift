@@ -55,7 +55,8 @@ struct HTTPEndpointTests {
             // The policy forbids inline script and style, so the page must have none.
             let page = try await server.http("GET", "/").body
             #expect(!page.contains("<script>") && !page.contains("<style") && !page.contains("style=\""))
-            #expect(page.range(of: #"\son[a-z]+="#, options: .regularExpression) == nil, "inline event handler in the page")
+            let inlineHandler = page.range(of: #"\son[a-z]+="#, options: .regularExpression)
+            #expect(inlineHandler == nil, "inline event handler in the page")
         }
     }
 

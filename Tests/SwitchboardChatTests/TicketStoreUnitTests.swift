@@ -24,19 +24,20 @@ struct TicketStoreUnitTests {
         #expect(store.redeem(fresh) == "new")
     }
 
-    // With the old whole-table sweep on every issue past 1,024 outstanding tickets, 100,000
-    // logins within one ticket lifetime took O(n²): minutes instead of well under a second.
-    @Test("100,000 outstanding tickets: issuing and redeeming stay O(1) per ticket", .timeLimit(.minutes(1)))
+    // With the old whole-table sweep on every issue past 1,024 outstanding tickets, 50,000
+    // logins within one ticket lifetime took O(n²): about four minutes in a debug build,
+    // against about a second now (the bound leaves room for ThreadSanitizer).
+    @Test("50,000 outstanding tickets: issuing and redeeming stay O(1) per ticket", .timeLimit(.minutes(1)))
     func loginFlood() {
         let store = TicketStore(lifetime: .seconds(600))
         let clock = ContinuousClock()
         var tickets: [String] = []
-        tickets.reserveCapacity(100_000)
+        tickets.reserveCapacity(50_000)
         let elapsed = clock.measure {
-            for _ in 0..<100_000 { tickets.append(store.issue(for: "flood")) }
+            for _ in 0..<50_000 { tickets.append(store.issue(for: "flood")) }
         }
-        #expect(store.outstanding == 100_000)
-        #expect(elapsed < .seconds(10), "issuing 100,000 tickets took \(elapsed)")
+        #expect(store.outstanding == 50_000)
+        #expect(elapsed < .seconds(30), "issuing 50,000 tickets took \(elapsed)")
         #expect(tickets.allSatisfy { store.redeem($0) == "flood" })
         #expect(store.outstanding == 0)
     }

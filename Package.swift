@@ -60,6 +60,7 @@ let package = Package(
             name: "SwitchboardChat",
             dependencies: [
                 "Switchboard",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),

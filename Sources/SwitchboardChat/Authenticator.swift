@@ -7,11 +7,24 @@ import NIOPosix
 public protocol Authenticator: Sendable {
     /// The authenticated username, or nil (401).
     func authenticate(username: String?, password: String?, bearerToken: String?) async -> String?
+    /// Whether a login checks a secret someone could guess. `POST /login` then charges every
+    /// attempt against the address's failure budget before doing any work, and refunds it
+    /// on success, so concurrent guesses cannot all pass the limit before any has failed.
+    var checksSecrets: Bool { get }
+}
+
+extension Authenticator {
+    public var checksSecrets: Bool { true }
 }
 
 /// Development mode: any valid username, any password or none.
 public struct GuestAuthenticator: Authenticator {
     public init() {}
+
+    /// Nothing to guess: a failure is only an invalid name, charged after the fact, so a
+    /// benchmark's hundreds of concurrent logins from one address are not refused.
+    public var checksSecrets: Bool { false }
+
     public func authenticate(username: String?, password: String?, bearerToken: String?) async -> String? {
         guard let username, Validation.isValidUsername(username) else { return nil }
         return username
@@ -21,32 +34,94 @@ public struct GuestAuthenticator: Authenticator {
 /// Users from a file of `username:bcrypt-hash` lines (`#` comments allowed).
 public struct UsersFileAuthenticator: Authenticator {
     let hashes: [String: String]
+    /// Verified instead when the username is unknown, at the file's highest cost, so an
+    /// unknown name takes as long as a wrong password and timing does not tell which
+    /// usernames exist.
+    let decoyHash: String
+
+    public var userCount: Int { hashes.count }
 
     public init(path: String) throws {
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        try self.init(contents: text)
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+                throw ConfigurationError("users file \(path) does not exist")
+            }
+            if isDirectory.boolValue { throw ConfigurationError("users file \(path) is a directory") }
+            if !FileManager.default.isReadableFile(atPath: path) { throw ConfigurationError("users file \(path) is not readable") }
+            throw ConfigurationError("users file \(path) is not UTF-8 text")
+        }
+        do {
+            try self.init(contents: text)
+        } catch let error as ConfigurationError {
+            throw ConfigurationError("users file \(path), \(error.description)")
+        }
     }
 
     public init(contents: String) throws {
         var hashes: [String: String] = [:]
-        for (number, line) in contents.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+        var lineOfUser: [String: Int] = [:]
+        var highestCost = 4
+        for (index, line) in contents.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let number = index + 1
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             let parts = trimmed.split(separator: ":", maxSplits: 1).map(String.init)
-            guard parts.count == 2, Validation.isValidUsername(parts[0]), parts[1].hasPrefix("$2") else {
-                throw ConfigurationError("users file line \(number + 1): expected username:bcrypt-hash")
+            guard parts.count == 2, Validation.isValidUsername(parts[0]) else {
+                throw ConfigurationError("line \(number): expected username:bcrypt-hash")
             }
-            hashes[parts[0]] = parts[1]
+            guard let verified = Self.verifiableHash(parts[1]) else {
+                throw ConfigurationError(
+                    "line \(number): the hash of \(parts[0]) is not a bcrypt hash this server can verify "
+                        + "(expected $2a$, $2b$ or $2y$, a cost of 04 to 31 and 53 characters of salt and hash)"
+                )
+            }
+            if let first = lineOfUser[parts[0]] {
+                throw ConfigurationError("line \(number): \(parts[0]) is already defined on line \(first)")
+            }
+            lineOfUser[parts[0]] = number
+            hashes[parts[0]] = verified.hash
+            highestCost = max(highestCost, verified.cost)
         }
         self.hashes = hashes
+        var generator = SystemRandomNumberGenerator()
+        decoyHash = Bcrypt.hash(String(generator.next() as UInt64, radix: 36), cost: UInt8(highestCost))
+    }
+
+    /// The hash in a form the bcrypt library verifies, and its cost; nil if it cannot be
+    /// verified. `$2y$` (PHP, `htpasswd -B`) is the same algorithm as `$2b$` under another
+    /// name, and the library knows only `$2a$` and `$2b$`.
+    static func verifiableHash(_ text: String) -> (hash: String, cost: Int)? {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 60, bytes[0] == UInt8(ascii: "$"), bytes[1] == UInt8(ascii: "2"),
+            [UInt8(ascii: "a"), UInt8(ascii: "b"), UInt8(ascii: "y")].contains(bytes[2]), bytes[3] == UInt8(ascii: "$"),
+            bytes[4..<6].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            let cost = Int(String(decoding: bytes[4..<6], as: UTF8.self)), (4...31).contains(cost), bytes[6] == UInt8(ascii: "$"),
+            bytes[7...].allSatisfy({ byte in
+                switch byte {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "/"):
+                    return true
+                default:
+                    return false
+                }
+            })
+        else { return nil }
+        return (bytes[2] == UInt8(ascii: "y") ? "$2b$" + text.dropFirst(4) : text, cost)
     }
 
     public func authenticate(username: String?, password: String?, bearerToken: String?) async -> String? {
-        guard let username, let password, let hash = hashes[username] else { return nil }
+        let known = username.flatMap { hashes[$0] }
+        let hash = known ?? decoyHash
+        let candidate = password ?? ""
         // bcrypt is deliberately slow (~100 ms at cost 10+): keep it off the event loops and
-        // off the cooperative pool.
-        let ok = try? await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
-        return ok == true ? username : nil
+        // off the cooperative pool. Always exactly one verification, known user or not.
+        let ok = try? await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(candidate, hash: hash) }
+        guard ok == true, known != nil, password != nil else { return nil }
+        return username
     }
 }
 
@@ -78,17 +153,26 @@ public struct JWTAuthenticator: Authenticator {
         self.settings = settings
     }
 
+    /// How far the identity provider's clock may run ahead of ours for `nbf` and `iat`.
+    static let clockLeeway: TimeInterval = 60
+
     struct Claims: JWTPayload {
         var exp: ExpirationClaim
+        var nbf: NotBeforeClaim?
+        var iat: IssuedAtClaim?
         var iss: IssuerClaim?
         var aud: AudienceClaim?
         var other: [String: String]
 
-        enum CodingKeys: String, CodingKey { case exp, iss, aud }
+        enum CodingKeys: String, CodingKey { case exp, nbf, iat, iss, aud }
+
+        struct IssuedInTheFuture: Error {}
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             exp = try container.decode(ExpirationClaim.self, forKey: .exp)
+            nbf = try container.decodeIfPresent(NotBeforeClaim.self, forKey: .nbf)
+            iat = try container.decodeIfPresent(IssuedAtClaim.self, forKey: .iat)
             iss = try container.decodeIfPresent(IssuerClaim.self, forKey: .iss)
             aud = try container.decodeIfPresent(AudienceClaim.self, forKey: .aud)
             let all = try decoder.container(keyedBy: AnyKey.self)
@@ -105,7 +189,13 @@ public struct JWTAuthenticator: Authenticator {
         }
 
         func verify(using algorithm: some JWTAlgorithm) async throws {
-            try exp.verifyNotExpired()
+            let now = Date()
+            try exp.verifyNotExpired(currentDate: now)
+            // A token not valid yet, or issued in the future, was minted for later use (or by
+            // a clock too wrong to trust): refused, within the leeway for clock skew.
+            let skewed = now.addingTimeInterval(JWTAuthenticator.clockLeeway)
+            try nbf?.verifyNotBefore(currentDate: skewed)
+            if let iat, iat.value > skewed { throw IssuedInTheFuture() }
         }
     }
 
@@ -134,7 +224,7 @@ public struct JWTAuthenticator: Authenticator {
     }
 }
 
-public struct ConfigurationError: Error, CustomStringConvertible {
+public struct ConfigurationError: Error, Equatable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }

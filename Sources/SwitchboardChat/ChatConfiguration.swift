@@ -36,14 +36,22 @@ public struct ChatConfiguration: Sendable {
     public var port = 8080
     public var auth: AuthMode = .guest
     /// Origins allowed to open WebSockets, e.g. `https://chat.example.com`. Empty: only the
-    /// server's own origin (the `Host` it was reached at). Requests without `Origin`
-    /// (non-browser clients) are always allowed.
+    /// server's own origins, from its configured address (`OriginPolicy`), never from the
+    /// `Host` a request names. Requests without `Origin` (non-browser clients) are always
+    /// allowed.
     public var allowedOrigins: [String] = []
+    /// Where users reach the server when that is not its listen address (a DNS name, a
+    /// TLS-terminating proxy), e.g. `https://chat.example.com`; its origin is allowed.
+    public var publicURL: String?
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
     public var ticketLifetime: Duration = .seconds(30)
     /// `POST /login` limits per remote address.
     public var loginLimits = LoginRateLimiter.Limits()
+    /// WebSocket connections in all and per remote address (upgrade `503` / `429` above).
+    public var connectionLimits = ConnectionLimiter.Limits()
+    /// How long a plain-HTTP request may take to arrive, head to end of body; nil: no limit.
+    public var requestTimeout: Duration? = .seconds(30)
     /// Latest messages sent with a plain join.
     public var historyLimit = 50
     /// Messages each room keeps for history and recovery.

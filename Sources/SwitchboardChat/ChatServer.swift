@@ -20,6 +20,8 @@ public struct ChatServer: Sendable {
     public let tickets: TicketStore
     public let state = ChatState()
     let authenticator: any Authenticator
+    let origins: OriginPolicy
+    let connectionLimiter: ConnectionLimiter
     let logger: Logger
     let eventLoopGroup: any EventLoopGroup
     /// Whether `eventLoopGroup` was made for this server (not NIO's shared singleton), so is
@@ -41,9 +43,20 @@ public struct ChatServer: Sendable {
         self.tickets = TicketStore(lifetime: configuration.ticketLifetime)
         switch configuration.auth {
         case .guest: authenticator = GuestAuthenticator()
-        case .usersFile(let path): authenticator = try UsersFileAuthenticator(path: path)
+        case .usersFile(let path):
+            let users = try UsersFileAuthenticator(path: path)
+            if users.userCount == 0 { logger.warning("users file \(path) lists no users: nobody can log in") }
+            authenticator = users
         case .jwt(let settings): authenticator = try await JWTAuthenticator(settings: settings)
         }
+        if let echoPath = configuration.echoPath, !echoPath.hasPrefix("/") || echoPath == "/ws" {
+            throw ConfigurationError("the echo path must start with / and must not be /ws (it would replace the chat endpoint): \(echoPath)")
+        }
+        origins = try OriginPolicy(
+            allowed: configuration.allowedOrigins, listenHost: configuration.host, port: configuration.port,
+            secure: configuration.tlsCertificatePath != nil, publicURL: configuration.publicURL
+        )
+        connectionLimiter = ConnectionLimiter(limits: configuration.connectionLimits)
         let threads = configuration.eventLoopThreads ?? AvailableCPUs.count
         ownsEventLoopGroup = threads != System.coreCount
         eventLoopGroup = ownsEventLoopGroup ? MultiThreadedEventLoopGroup(numberOfThreads: threads) : MultiThreadedEventLoopGroup.singleton
@@ -57,13 +70,19 @@ public struct ChatServer: Sendable {
         var serverConfiguration = SwitchboardServerConfiguration()
         serverConfiguration.connection = configuration.connection
         serverConfiguration.echoEnabled = configuration.echoPath != nil
+        serverConfiguration.requestTimeout = configuration.requestTimeout
         let upgrade = makeUpgradeDecider()
         var server: HTTPServerBuilder = .switchboard(hub: hub, router: events, configuration: serverConfiguration, upgradeGate: .onEventLoop(upgrade))
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
-            let tls = TLSConfiguration.makeServerConfiguration(
+            var tls = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
             )
+            // TLS 1.0 and 1.1 are deprecated (RFC 8996); below 1.3 only ECDHE key exchange with
+            // AEAD ciphers, so a recorded session cannot be decrypted with a key stolen later.
+            // (Every TLS 1.3 suite is forward secret.)
+            tls.minimumTLSVersion = .tlsv12
+            tls.cipherSuites = Self.forwardSecretCipherSuites
             server = try .tls(server, tlsConfiguration: tls)
         }
         return Application(
@@ -74,7 +93,8 @@ public struct ChatServer: Sendable {
             ).router(),
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in
+            onServerRunning: { [origins] channel in
+                if let port = channel.localAddress?.port { origins.listening(on: port) }
                 await SwitchboardChannel.configureListener(channel)
                 await onListening(channel.localAddress?.port ?? 0)
             },
@@ -82,6 +102,14 @@ public struct ChatServer: Sendable {
             logger: logger
         )
     }
+
+    /// TLS 1.2 suites with forward secrecy (ECDHE) and authenticated encryption, in
+    /// BoringSSL's names: Mozilla's "intermediate" list.
+    static let forwardSecretCipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
 
     /// The services to run: the event loops' owner, the hub (its event handlers), the HTTP
     /// server, then the hub's drain. They shut down in reverse: drain the connections, stop
@@ -101,16 +129,24 @@ public struct ChatServer: Sendable {
     /// if enabled; nothing else. Every check is in memory, so it runs on the event loop.
     func makeUpgradeDecider() -> @Sendable (HTTPRequest, any Channel) -> UpgradeDecision {
         let tickets = tickets
-        let origins = OriginPolicy(allowed: configuration.allowedOrigins)
+        let origins = origins
+        let limiter = connectionLimiter
         let echoPath = configuration.echoPath
-        return { request, _ in
+        return { request, channel in
             let target = URI(request.path ?? "/")
             let path = target.path
-            if let echoPath, path == echoPath { return .accept(user: "echo", mode: .echo) }
-            guard path == "/ws" else { return .reject(.notFound, "no WebSocket endpoint at \(path)") }
-            guard origins.permits(origin: request.headerFields[.origin], host: request.authority) else {
+            guard path == "/ws" || path == echoPath else { return .reject(.notFound, "no WebSocket endpoint at \(path)") }
+            // Both endpoints: a page on another site must not use the echo endpoint either.
+            guard origins.permits(origin: request.headerFields[.origin]) else {
                 return .reject(.forbidden, "origin not allowed")
             }
+            // Before the ticket, so a client turned away for now keeps its ticket for a retry.
+            switch limiter.admit(channel) {
+            case .serverFull: return .reject(.serviceUnavailable, "server is at its connection limit")
+            case .addressFull: return .reject(.tooManyRequests, "too many connections from this address")
+            case nil: break
+            }
+            if path == echoPath { return .accept(user: "echo", mode: .echo) }
             // Percent-decoded: a client may encode the ticket however its URL library likes.
             guard let ticket = target.queryParameters["ticket"], !ticket.isEmpty else {
                 return .reject(.unauthorized, "missing ticket")

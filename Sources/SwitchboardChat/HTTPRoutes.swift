@@ -27,6 +27,7 @@ struct HTTPRoutes: Sendable {
 
     func router() -> Router<ChatRequestContext> {
         let router = Router(context: ChatRequestContext.self)
+        router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: FileMiddleware(publicDirectory, searchForIndexHtml: true, logger: logger))
         router.post("/login") { request, context -> Response in
             try await login(request, context: context)
@@ -47,8 +48,11 @@ struct HTTPRoutes: Sendable {
     }
 
     private func login(_ request: Request, context: ChatRequestContext) async throws -> Response {
+        // A ticket issued now would be refused by `/ws` anyway.
+        if state.isDraining { return Self.error(.serviceUnavailable, "server is shutting down") }
         let address = context.remoteAddress?.ipAddress ?? "unknown"
-        guard loginLimiter.allowAttempt(from: address) else {
+        let reserved = authenticator.checksSecrets
+        guard loginLimiter.allowAttempt(from: address, reservingFailure: reserved) else {
             return Self.error(.tooManyRequests, "too many login attempts; try again later")
         }
         let body: ByteBuffer
@@ -65,9 +69,10 @@ struct HTTPRoutes: Sendable {
             bearer = String(authorization.dropFirst("bearer ".count))
         }
         guard let user = await authenticator.authenticate(username: login.username, password: login.password, bearerToken: bearer) else {
-            loginLimiter.recordFailure(from: address)
+            if !reserved { loginLimiter.recordFailure(from: address) }
             return Self.error(.unauthorized, "invalid username or password")
         }
+        if reserved { loginLimiter.succeeded(from: address) }
         let ticket = tickets.issue(for: user)
         let seconds = Int(tickets.lifetime.components.seconds)
         let payload = try JSONEncoder().encode(LoginResponse(ticket: ticket, expires_in: seconds, user: user))

@@ -31,7 +31,12 @@ public final class LoginRateLimiter: Sendable {
 
     /// Whether another attempt from `address` may proceed now. A client out of failure
     /// budget may not try again until some of it has come back.
-    public func allowAttempt(from address: String) -> Bool {
+    ///
+    /// With `reservingFailure` the attempt is charged as a failure at once, before the body
+    /// is read or a password hashed, and `succeeded(from:)` refunds it. Charged only after
+    /// the work, thousands of concurrent guesses would all pass this check before the first
+    /// had failed.
+    public func allowAttempt(from address: String, reservingFailure: Bool = false) -> Bool {
         let now = NIODeadline.now()
         return state.withLockedValue { state in
             if state.count > 10_000 { prune(&state, now: now) }
@@ -41,15 +46,27 @@ public final class LoginRateLimiter: Sendable {
             entry.failures.refill(capacity: limits.failureBurst, perSecond: limits.failuresPerSecond, now: now)
             entry.attempts.refill(capacity: limits.attemptBurst, perSecond: limits.attemptsPerSecond, now: now)
             let allowed = entry.failures.tokens >= 1 && entry.attempts.tokens >= 1
-            if allowed { entry.attempts.tokens -= 1 }
+            if allowed {
+                entry.attempts.tokens -= 1
+                if reservingFailure { entry.failures.tokens -= 1 }
+            }
             state[address] = entry
             return allowed
         }
     }
 
+    /// A failure of an attempt allowed without `reservingFailure`.
     public func recordFailure(from address: String) {
         state.withLockedValue { state in
             state[address]?.failures.tokens -= 1
+        }
+    }
+
+    /// The attempt allowed with `reservingFailure` succeeded: its failure charge comes back.
+    public func succeeded(from address: String) {
+        state.withLockedValue { state in
+            guard let tokens = state[address]?.failures.tokens else { return }
+            state[address]?.failures.tokens = min(limits.failureBurst, tokens + 1)
         }
     }
 

@@ -1,16 +1,36 @@
+import DequeModule
 import NIOConcurrencyHelpers
 
 /// Single-use, short-lived WebSocket tickets: `POST /login` issues one, `GET /ws?ticket=`
 /// redeems it. 128 random bits from the system CSPRNG; redeeming removes the ticket under
 /// a lock, so two concurrent upgrades with one ticket cannot both succeed.
+///
+/// Every ticket lives for the same `lifetime`, so tickets expire in the order they were
+/// issued: a FIFO of issue order finds the expired ones at its front, and each issue sweeps
+/// only those. Issue, redeem and expiry are O(1) amortised, however many tickets a login
+/// flood leaves outstanding.
 public final class TicketStore: Sendable {
     private struct Entry {
         let user: String
         let expires: ContinuousClock.Instant
     }
 
+    private struct State {
+        var entries: [String: Entry] = [:]
+        /// Tickets in issue (and so expiry) order. A redeemed ticket stays here until its
+        /// expiry comes round; removing it from the middle would cost O(n).
+        var issueOrder: Deque<(ticket: String, expires: ContinuousClock.Instant)> = []
+
+        mutating func sweep(now: ContinuousClock.Instant) {
+            while let oldest = issueOrder.first, oldest.expires <= now {
+                issueOrder.removeFirst()
+                entries.removeValue(forKey: oldest.ticket)
+            }
+        }
+    }
+
     public let lifetime: Duration
-    private let entries = NIOLockedValueBox<[String: Entry]>([:])
+    private let state = NIOLockedValueBox(State())
 
     public init(lifetime: Duration = .seconds(30)) {
         self.lifetime = lifetime
@@ -24,19 +44,21 @@ public final class TicketStore: Sendable {
             return String(repeating: "0", count: 16 - hex.count) + hex
         }.joined()
         let now = ContinuousClock.now
-        entries.withLockedValue { entries in
-            // Expired tickets are swept as new ones are issued, so the table stays small.
-            if entries.count > 1024 { entries = entries.filter { $0.value.expires > now } }
-            entries[ticket] = Entry(user: user, expires: now + lifetime)
+        let expires = now + lifetime
+        state.withLockedValue { state in
+            state.sweep(now: now)
+            state.entries[ticket] = Entry(user: user, expires: expires)
+            state.issueOrder.append((ticket, expires))
         }
         return ticket
     }
 
     /// The ticket's user, if the ticket exists and has not expired; it is used up either way.
     public func redeem(_ ticket: String) -> String? {
-        guard let entry = entries.withLockedValue({ $0.removeValue(forKey: ticket) }) else { return nil }
+        guard let entry = state.withLockedValue({ $0.entries.removeValue(forKey: ticket) }) else { return nil }
         return entry.expires > ContinuousClock.now ? entry.user : nil
     }
 
-    public var outstanding: Int { entries.withLockedValue { $0.count } }
+    /// Tickets issued and neither redeemed nor swept yet.
+    public var outstanding: Int { state.withLockedValue { $0.entries.count } }
 }

@@ -21,6 +21,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Required JWT issuer. Env: SWITCHBOARD_JWT_ISSUER.") var jwtIssuer: String?
     @Option(help: "Required JWT audience. Env: SWITCHBOARD_JWT_AUDIENCE.") var jwtAudience: String?
     @Option(help: "Comma-separated allowed Origins; default: the server's own. Env: SWITCHBOARD_ALLOWED_ORIGINS.") var allowedOrigins: String?
+    @Option(help: "URL users reach the server at (a DNS name, a proxy), e.g. https://chat.example.com; its origin may open WebSockets. Env: SWITCHBOARD_PUBLIC_URL.") var publicUrl: String?
     @Option(help: "PEM certificate chain; enables TLS (wss). Env: SWITCHBOARD_TLS_CERT.") var tlsCert: String?
     @Option(help: "PEM private key for --tls-cert. Env: SWITCHBOARD_TLS_KEY.") var tlsKey: String?
     @Option(help: "Seconds between pings. Env: SWITCHBOARD_PING_INTERVAL.") var pingInterval: Double?
@@ -31,6 +32,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Outbound queue limit in bytes. Env: SWITCHBOARD_MAX_QUEUED_BYTES.") var maxQueuedBytes: Int?
     @Option(help: "Sustained inbound events per second per connection before rate_limited errors (0 disables; then 4029 for a flood). Env: SWITCHBOARD_RATE_LIMIT.") var rateLimit: Double?
     @Option(help: "Inbound events a connection may send at once. Env: SWITCHBOARD_RATE_BURST.") var rateBurst: Double?
+    @Option(help: "WebSocket connections in all before upgrades get 503 (0: no limit). Env: SWITCHBOARD_MAX_CONNECTIONS.") var maxConnections: Int?
+    @Option(help: "WebSocket connections per remote address before upgrades get 429 (0: no limit; loopback clients are exempt). Env: SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS.") var maxConnectionsPerAddress: Int?
+    @Option(help: "Seconds an HTTP request may take to arrive, head to end of body (0: no limit). Env: SWITCHBOARD_REQUEST_TIMEOUT.") var requestTimeout: Double?
     @Option(help: "Seconds a login ticket stays valid. Env: SWITCHBOARD_TICKET_TTL.") var ticketTtl: Double?
     @Option(help: "Messages kept per room for history and recovery. Env: SWITCHBOARD_ROOM_RETENTION.") var roomRetention: Int?
     @Option(help: "MiB of history kept in memory over all rooms; least recently used rooms go first. Env: SWITCHBOARD_HISTORY_MEMORY.") var historyMemory: Int?
@@ -75,6 +79,7 @@ struct Serve: AsyncParsableCommand {
         if let origins = value(allowedOrigins, "ALLOWED_ORIGINS") {
             configuration.allowedOrigins = origins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         }
+        configuration.publicURL = value(publicUrl, "PUBLIC_URL")
         configuration.tlsCertificatePath = value(tlsCert, "TLS_CERT")
         configuration.tlsKeyPath = value(tlsKey, "TLS_KEY")
         if (configuration.tlsCertificatePath == nil) != (configuration.tlsKeyPath == nil) {
@@ -102,6 +107,11 @@ struct Serve: AsyncParsableCommand {
         if let burst = try number(rateBurst, "RATE_BURST"), configuration.connection.rateLimit != nil {
             configuration.connection.rateLimit?.burst = burst
         }
+        if let count = try number(maxConnections, "MAX_CONNECTIONS") { configuration.connectionLimits.maxConnections = max(0, count) }
+        if let count = try number(maxConnectionsPerAddress, "MAX_CONNECTIONS_PER_ADDRESS") {
+            configuration.connectionLimits.maxConnectionsPerAddress = max(0, count)
+        }
+        if let timeout = try number(requestTimeout, "REQUEST_TIMEOUT") { configuration.requestTimeout = timeout > 0 ? seconds(timeout) : nil }
         if let ttl = try number(ticketTtl, "TICKET_TTL") { configuration.ticketLifetime = seconds(ttl) }
         if let retention = try number(roomRetention, "ROOM_RETENTION") { configuration.roomRetention = retention }
         if let mebibytes = try number(historyMemory, "HISTORY_MEMORY") {

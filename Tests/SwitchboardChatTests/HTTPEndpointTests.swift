@@ -41,6 +41,26 @@ struct HTTPEndpointTests {
         #expect(tickets.count == 10_000)
     }
 
+    @Test("the page and its files come with CSP (frame-ancestors 'none', no inline script), nosniff and X-Frame-Options DENY")
+    func securityHeaders() async throws {
+        try await ChatTestServer.run { server in
+            for path in ["/", "/app.js", "/style.css"] {
+                let response = try await server.http("GET", path)
+                #expect(response.status == 200, "\(path)")
+                let policy = response.header("Content-Security-Policy") ?? ""
+                #expect(policy.contains("frame-ancestors 'none'"), "\(path): \(policy)")
+                #expect(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"), "\(path): \(policy)")
+                #expect(response.header("X-Content-Type-Options") == "nosniff", "\(path)")
+                #expect(response.header("X-Frame-Options") == "DENY", "\(path)")
+            }
+            // The policy forbids inline script and style, so the page must have none.
+            let page = try await server.http("GET", "/").body
+            #expect(!page.contains("<script>") && !page.contains("<style") && !page.contains("style=\""))
+            let inlineHandler = page.range(of: #"\son[a-z]+="#, options: .regularExpression)
+            #expect(inlineHandler == nil, "inline event handler in the page")
+        }
+    }
+
     @Test("/healthz is 200 while serving; / serves the page; /metrics is Prometheus text")
     func healthPageMetrics() async throws {
         try await ChatTestServer.run { server in
@@ -123,6 +143,33 @@ struct UpgradeTests {
         }
     }
 
+    @Test("DNS rebinding: Host and Origin both naming a foreign domain get 403 (origins come from configuration, not Host)")
+    func dnsRebinding() async throws {
+        try await ChatTestServer.run { server in
+            let ticket = try await server.ticket(for: "rebound")
+            let status = try await TestWebSocketClient.upgradeStatus(
+                port: server.port, path: "/ws?ticket=\(ticket)",
+                headers: [("Origin", "http://evil.test:\(server.port)")], hostHeader: "evil.test:\(server.port)"
+            )
+            #expect(status == 403, "a rebound page's origin was accepted")
+            // localhost names the same loopback server, whatever Host the browser sends.
+            let local = try await server.connect("local", headers: [("Origin", "http://LOCALHOST:\(server.port)/")])
+            await local.close()
+        }
+    }
+
+    @Test("--public-url: its origin is allowed, written with or without its default port")
+    func publicURLOrigin() async throws {
+        try await ChatTestServer.run({ $0.publicURL = "https://Chat.Example.com/app/" }) { server in
+            let bare = try await server.connect("pub1", headers: [("Origin", "https://chat.example.com")])
+            await bare.close()
+            let explicitPort = try await server.connect("pub2", headers: [("Origin", "https://chat.example.com:443")])
+            await explicitPort.close()
+            let ticket = try await server.ticket(for: "pub3")
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)", headers: [("Origin", "http://chat.example.com")]) == 403, "another scheme of the public URL accepted")
+        }
+    }
+
     @Test("configured allowed origins replace the default")
     func configuredOrigins() async throws {
         try await ChatTestServer.run({ $0.allowedOrigins = ["https://chat.example.com"] }) { server in
@@ -137,6 +184,27 @@ struct UpgradeTests {
     func echoOffByDefault() async throws {
         try await ChatTestServer.run { (server: ChatTestServer) async throws in
             #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/echo") == 404, "echo endpoint reachable by default")
+        }
+    }
+
+    @Test("with the echo endpoint on, /ws keeps its own 64 KiB frame limit and origin check; echo checks origins too")
+    func echoKeepsLimitsApart() async throws {
+        try await ChatTestServer.run({ $0.echoPath = "/echo" }) { server in
+            let client = try await server.connect("big")
+            // A frame announcing 1 MiB: refused at its header, not buffered up to echo's 16 MiB.
+            var header: [UInt8] = [0x81, 0x80 | 127] + (0..<8).reversed().map { UInt8(((1 << 20) >> ($0 * 8)) & 0xFF) }
+            header += [1, 2, 3, 4] + Array(repeating: UInt8(ascii: "a"), count: 100)
+            try await client.socket.sendRaw(header)
+            #expect(try await client.socket.nextClose(timeout: .seconds(5)) == 1009)
+            let ticket = try await server.ticket(for: "foreign")
+            let foreign = [("Origin", "http://evil.example")]
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)", headers: foreign) == 403)
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/echo", headers: foreign) == 403)
+        }
+        await #expect(throws: ConfigurationError.self) {
+            var configuration = ChatConfiguration()
+            configuration.echoPath = "/ws"
+            _ = try await ChatServer(configuration: configuration)
         }
     }
 
@@ -192,6 +260,8 @@ struct GracefulShutdownTests {
             let stubborn = try await server.connect("stubborn", autoPong: false)
             try await stubborn.request("join_room", ["room": "d"])
             for n in 1...20 { try await polite.request("send_message", ["room": "d", "message": "m\(n)"]) }
+            // Logged in before the drain; its upgrade comes during it.
+            let ticket = try await server.ticket(for: "late")
             try await stubborn.socket.freeze()
             let draining = Task { await server.group.triggerGracefulShutdown() }
             for n in 1...20 {
@@ -200,7 +270,8 @@ struct GracefulShutdownTests {
             #expect(try await polite.socket.nextClose() == 1001)
             try await eventually("draining") { server.server.state.isDraining }
             #expect(try await server.http("GET", "/healthz").status == 503)
-            let ticket = try await server.ticket(for: "late")
+            // A ticket issued now could only be refused by /ws.
+            #expect(try await server.http("POST", "/login", body: #"{"username":"later"}"#).status == 503)
             #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)") == 503, "upgrade accepted while draining")
             await draining.value
             // The stubborn peer never answers: it is dropped at the drain deadline.

@@ -110,6 +110,58 @@ struct HostileInputTests {
         }
     }
 
+    @Test("a request body trickling in one byte at a time is cut off at the request timeout")
+    func tricklingBody() async throws {
+        try await ChatTestServer.run({ $0.requestTimeout = .seconds(1) }) { server in
+            let trickler = try await RawTCPClient.connect(port: server.port)
+            try await trickler.send("POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+            let start = ContinuousClock.now
+            while !trickler.isClosed, ContinuousClock.now - start < .seconds(6) {
+                try? await trickler.send("{")
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(trickler.isClosed, "a trickling request body kept its connection for 6 s")
+            #expect(ContinuousClock.now - start < .seconds(4))
+            #expect(try await server.http("GET", "/healthz").status == 200)
+        }
+    }
+
+    @Test("--max-connections: the upgrade past the limit gets 503; a closed connection frees its slot")
+    func maxConnections() async throws {
+        try await ChatTestServer.run({ $0.connectionLimits.maxConnections = 3 }) { server in
+            var clients: [ChatClient] = []
+            for n in 0..<3 { clients.append(try await server.connect("full\(n)")) }
+            let ticket = try await server.ticket(for: "one-too-many")
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)") == 503)
+            await clients.removeFirst().close()
+            // The refused upgrade did not use its ticket up.
+            try await eventually("a slot to free up") {
+                try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)") == 101
+            }
+            for client in clients { await client.close() }
+        }
+    }
+
+    @Test("--max-connections-per-address: one address past its share gets 429, others are unaffected")
+    func maxConnectionsPerAddress() async throws {
+        try await ChatTestServer.run({
+            $0.connectionLimits.maxConnectionsPerAddress = 2
+            $0.connectionLimits.exemptLoopback = false
+        }) { server in
+            let first = try await server.connect("hog1")
+            let second = try await server.connect("hog2")
+            let ticket = try await server.ticket(for: "hog3")
+            #expect(try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)") == 429)
+            await first.close()
+            try await eventually("the address's slot to free up") {
+                try await TestWebSocketClient.upgradeStatus(port: server.port, path: "/ws?ticket=\(ticket)") == 101
+            }
+            await second.close()
+            let metrics = try await server.http("GET", "/metrics").body
+            #expect(metrics.contains(#"switchboard_connections_refused_total{reason="max_connections_per_address"}"#))
+        }
+    }
+
     @Test("thousands of half-open handshakes do not stop the server serving others, and are closed")
     func halfOpenHandshakes() async throws {
         // Long enough for the healthy client's own handshake on a slow (sanitized) build.
@@ -124,6 +176,34 @@ struct HostileInputTests {
                 idle.allSatisfy(\.isClosed)
             }
             await alice.close()
+        }
+    }
+
+    @Test("close codes 3000–3199 chosen by clients add no metric series; they count as other")
+    func clientChosenCloseCodes() async throws {
+        try await ChatTestServer.run { server in
+            // Ten lanes of twenty, so a slow (sanitized) build does not take minutes.
+            try await withThrowingTaskGroup(of: Void.self) { lanes in
+                for lane in UInt16(0)..<10 {
+                    lanes.addTask {
+                        for code in stride(from: 3000 + lane, to: 3200, by: 10) {
+                            let client = try await server.connect("closer\(code)")
+                            try await client.socket.sendClose(code: code)
+                            _ = try await client.socket.nextClose()
+                            await client.close()
+                        }
+                    }
+                }
+                try await lanes.waitForAll()
+            }
+            try await eventually("every close to be counted") { server.server.hub.connectionCount == 0 }
+            let metrics = try await server.http("GET", "/metrics").body
+            let closeSeries = metrics.split(separator: "\n").filter { $0.hasPrefix("switchboard_connections_closed_total{") }
+            let clientCodes = closeSeries.filter { $0.contains("code=\"3") }
+            #expect(clientCodes.isEmpty, "client-chosen codes became labels: \(clientCodes)")
+            let other = closeSeries.filter { $0.contains("code=\"other\"") }
+            #expect(other.count == 1, "\(closeSeries)")
+            #expect(closeSeries.count <= 13, "\(closeSeries)")
         }
     }
 

@@ -52,7 +52,8 @@ public final class TestWebSocketClient: @unchecked Sendable {
         tls: NIOSSLContext? = nil,
         autoPong: Bool = true,
         receiveBufferSize: Int? = nil,
-        timeout: Duration = .seconds(10)
+        timeout: Duration = .seconds(10),
+        hostHeader: String? = nil
     ) async throws -> TestWebSocketClient {
         let state = ClientState(autoPong: autoPong)
         var bootstrap = ClientBootstrap(group: group)
@@ -69,7 +70,7 @@ public final class TestWebSocketClient: @unchecked Sendable {
         }.connect(host: host, port: port).get()
         let client = TestWebSocketClient(channel: channel, state: state)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-        var request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        var request = "GET \(path) HTTP/1.1\r\nHost: \(hostHeader ?? "\(host):\(port)")\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
         request += "\r\n"
@@ -83,12 +84,13 @@ public final class TestWebSocketClient: @unchecked Sendable {
     }
 
     /// The HTTP status an upgrade request gets: 101 (the connection is closed again at once)
-    /// or the refusal's status. For tests of who may connect.
+    /// or the refusal's status. For tests of who may connect; `hostHeader` replaces the
+    /// `Host` the request names (as a DNS-rebinding page would).
     public static func upgradeStatus(
-        port: Int, path: String, headers: [(String, String)] = [], tls: NIOSSLContext? = nil
+        port: Int, path: String, headers: [(String, String)] = [], tls: NIOSSLContext? = nil, hostHeader: String? = nil
     ) async throws -> Int {
         do {
-            let client = try await connect(port: port, path: path, headers: headers, tls: tls)
+            let client = try await connect(port: port, path: path, headers: headers, tls: tls, hostHeader: hostHeader)
             await client.close()
             return 101
         } catch let refused as Refused {

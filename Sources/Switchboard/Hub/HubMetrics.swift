@@ -9,6 +9,25 @@ struct HubMetrics: Sendable {
     let deliveries = Counter(label: "switchboard_messages_out_total")
     let slowConsumers = Counter(label: "switchboard_slow_consumer_drops_total")
     private let live = ManagedAtomic<Int>(0)
+    /// One series per close code the server itself knows, made up front. A peer chooses its
+    /// close code (any of 3000–4999 is valid on the wire), so a label taken from it would let
+    /// one client create series without bound; every other code counts as `other`.
+    private let closes: [UInt16: Counter]
+    private let otherCloses = Counter(label: Self.closedLabel, dimensions: [("code", "other")])
+
+    static let closedLabel = "switchboard_connections_closed_total"
+    static let labelledCloseCodes: [CloseCode] = [
+        .normal, .goingAway, .protocolError, .unsupportedData, .noStatus, .abnormal, .invalidPayload,
+        .policyViolation, .messageTooBig, .internalError, .slowConsumer, .flood,
+    ]
+
+    init() {
+        var closes: [UInt16: Counter] = [:]
+        for code in Self.labelledCloseCodes {
+            closes[code.rawValue] = Counter(label: Self.closedLabel, dimensions: [("code", "\(code.rawValue)")])
+        }
+        self.closes = closes
+    }
 
     func opened() {
         opens.increment()
@@ -17,7 +36,7 @@ struct HubMetrics: Sendable {
 
     func closed(code: CloseCode) {
         connections.record(live.wrappingDecrementThenLoad(by: 1, ordering: .relaxed))
-        Counter(label: "switchboard_connections_closed_total", dimensions: [("code", "\(code.rawValue)")]).increment()
+        (closes[code.rawValue] ?? otherCloses).increment()
         if code == .slowConsumer { slowConsumers.increment() }
     }
 

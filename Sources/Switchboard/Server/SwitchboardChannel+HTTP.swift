@@ -17,6 +17,9 @@ extension SwitchboardChannel {
         on channel: any Channel, decision: NIOLockedValueBox<Decision>, configuration: SwitchboardServerConfiguration, logger: Logger
     ) throws -> UpgradeResult {
         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+        if let timeout = configuration.requestTimeout {
+            try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(timeout: timeout))
+        }
         try channel.pipeline.syncOperations.addHandlers(configuration.http1.additionalChannelHandlers())
         try channel.pipeline.syncOperations.addHandler(
             HTTPConnectionStateHandler(idleTimeout: configuration.http1.idleTimeout.map { .init($0) }, logger: logger)

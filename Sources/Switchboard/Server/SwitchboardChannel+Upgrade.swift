@@ -15,12 +15,6 @@ extension SwitchboardChannel {
         let router = self.router
         let configuration = self.configuration
         let gate = self.gate
-        let maxMessageSize = configuration.echoEnabled
-            ? max(configuration.connection.maxInboundMessageSize, configuration.echoMaxMessageSize)
-            : configuration.connection.maxInboundMessageSize
-        // A compressed frame may be slightly larger than the message it carries.
-        let maxFrameSize = configuration.connection.compression == nil
-            ? maxMessageSize : PerMessageDeflate.maxCompressedSize(forMessageSize: maxMessageSize)
         // Records the application's answer; the extra response headers, or nil to refuse.
         let settle: @Sendable (UpgradeDecision, HTTPRequestHead) -> HTTPHeaders? = { answer, head in
             var answer = answer
@@ -68,7 +62,7 @@ extension SwitchboardChannel {
                     do {
                         return try Self.installConnection(
                             on: channel, user: user, mode: mode, deflate: deflate, hub: hub, router: router,
-                            configuration: configuration, maxFrameSize: maxFrameSize, logger: logger
+                            configuration: configuration, logger: logger
                         )
                     } catch {
                         logger.debug("upgrade failed", metadata: ["error": "\(error)"])
@@ -83,7 +77,7 @@ extension SwitchboardChannel {
     /// `WebSocketConnectionHandler` alone (see `WebSocketUpgrader` for why no frame codec).
     private static func installConnection(
         on channel: any Channel, user: String, mode: ConnectionMode, deflate: PerMessageDeflate.Parameters?, hub: Hub,
-        router: EventRouter, configuration: SwitchboardServerConfiguration, maxFrameSize: Int, logger: Logger
+        router: EventRouter, configuration: SwitchboardServerConfiguration, logger: Logger
     ) throws -> UpgradeResult {
         let pipeline = channel.pipeline.syncOperations
 
@@ -97,6 +91,13 @@ extension SwitchboardChannel {
             connectionConfiguration.maxQueuedBytes = max(connectionConfiguration.maxQueuedBytes, 2 * configuration.echoMaxMessageSize)
             connectionConfiguration.maxQueuedMessages = max(connectionConfiguration.maxQueuedMessages, 100_000)
         }
+        // The frame limit is the connection's own endpoint's: the parser is made here, once
+        // the request is known, so echo's larger limit never reaches `/ws` connections (a
+        // frame header announcing 16 MiB there is refused at once, not buffered).
+        let maxMessageSize = connectionConfiguration.maxInboundMessageSize
+        // A compressed frame may be slightly larger than the message it carries.
+        let maxFrameSize = connectionConfiguration.compression == nil
+            ? maxMessageSize : PerMessageDeflate.maxCompressedSize(forMessageSize: maxMessageSize)
         if let size = connectionConfiguration.socketSendBufferSize {
             try channel.syncOptions?.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(size))
         }

@@ -6,10 +6,12 @@ public struct SwitchboardServerConfiguration: Sendable {
     public var connection = ConnectionConfiguration()
     /// Largest message the echo endpoint accepts (Autobahn's performance cases send 16 MiB).
     public var echoMaxMessageSize = 16 * 1024 * 1024
-    /// Whether the application may accept connections in `.echo` mode. The frame decoder is
-    /// built before the request is seen, so its frame limit must allow echo's larger
-    /// messages only when echo can happen; otherwise it rejects at the events limit.
+    /// Whether the application may accept connections in `.echo` mode. Only echo
+    /// connections get echo's larger limits; events connections keep their own.
     public var echoEnabled = false
+    /// How long a plain-HTTP request may take to arrive, from its head to the end of its
+    /// body; the connection is closed after that (`RequestDeadlineHandler`). nil: no limit.
+    public var requestTimeout: Duration? = .seconds(30)
     /// Plain HTTP connections idle this long are closed, so idle keep-alive connections do
     /// not pile up (Hummingbird's default is no timeout).
     public var http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(60))

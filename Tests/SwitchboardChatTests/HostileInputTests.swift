@@ -74,7 +74,7 @@ struct HostileInputTests {
         }
     }
 
-    @Test("a single frame over 64 KiB is refused by the frame decoder with 1009 (the production path: echo off)")
+    @Test("a single frame over 64 KiB is refused by the frame parser with 1009 (the production path: echo off)")
     func oversizedFrame() async throws {
         try await ChatTestServer.run { server in
             let client = try await server.connect("big")

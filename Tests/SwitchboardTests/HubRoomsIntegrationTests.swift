@@ -56,17 +56,15 @@ struct HubRoomsIntegrationTests {
             // …while the last member leaves and seq 1, assigned before the leave, is published.
             try await leaver.send(text: #"{"type":"leave","payload":{"room":"r"},"id":2}"#)
             _ = try await leaver.nextEvent(ofType: "ack")
-            try await leaver.send(text: #"{"type":"publish","payload":{"room":"r","seq":1},"id":3}"#)
-            _ = try await leaver.nextEvent(ofType: "ack")
+            try await publish(seq: 1, room: "r", by: leaver, id: 3)
             race.finishRead(returning: 0)
             // The room was kept for the join: seq 1 went out in it, so the joiner's history
             // ends at 1 and live messages go on from 2. An evicted room would have been
             // re-created at 0 and held 2 forever, waiting for 1.
             let ack = try await joiner.nextEvent(ofType: "ack")
             #expect((ack["payload"] as? [String: Any])?["seq"] as? Int == 1)
-            try await leaver.send(text: #"{"type":"publish","payload":{"room":"r","seq":2},"id":4}"#)
-            let live = try await joiner.nextEvent(ofType: "m", timeout: .seconds(5))
-            #expect((live["payload"] as? [String: Any])?["n"] as? Int == 2)
+            try await publish(seq: 2, room: "r", by: leaver, id: 4, awaitingAck: false)
+            #expect(try await liveSeq(of: joiner) == 2)
             await leaver.close()
             await joiner.close()
         }
@@ -81,18 +79,15 @@ struct HubRoomsIntegrationTests {
             try await joiner.send(text: #"{"type":"join_after_read","payload":{"room":"fresh"},"id":1}"#)
             await race.readStarted()
             // Seq 1 and 2 were assigned after the read and come back before the join does.
-            try await sender.send(text: #"{"type":"publish","payload":{"room":"fresh","seq":2},"id":2}"#)
-            _ = try await sender.nextEvent(ofType: "ack")
-            try await sender.send(text: #"{"type":"publish","payload":{"room":"fresh","seq":1},"id":3}"#)
-            _ = try await sender.nextEvent(ofType: "ack")
+            try await publish(seq: 2, room: "fresh", by: sender, id: 2)
+            try await publish(seq: 1, room: "fresh", by: sender, id: 3)
             race.finishRead(returning: 0)
             let ack = try await joiner.nextEvent(ofType: "ack")
             // Published before the join, so in the joiner's history (through seq 2)…
             #expect((ack["payload"] as? [String: Any])?["seq"] as? Int == 2)
             // …and the room goes on at 3.
-            try await sender.send(text: #"{"type":"publish","payload":{"room":"fresh","seq":3},"id":4}"#)
-            let live = try await joiner.nextEvent(ofType: "m", timeout: .seconds(5))
-            #expect((live["payload"] as? [String: Any])?["n"] as? Int == 3)
+            try await publish(seq: 3, room: "fresh", by: sender, id: 4, awaitingAck: false)
+            #expect(try await liveSeq(of: joiner) == 3)
             await sender.close()
             await joiner.close()
         }
@@ -170,4 +165,16 @@ private final class SeqReadGate: Sendable {
         }
         return router
     }
+}
+
+/// Has `client` publish `seq` to `room` through the test router's `publish` event.
+private func publish(seq: Int, room: String, by client: TestWebSocketClient, id: Int, awaitingAck: Bool = true) async throws {
+    try await client.send(text: #"{"type":"publish","payload":{"room":"\#(room)","seq":\#(seq)},"id":\#(id)}"#)
+    if awaitingAck { _ = try await client.nextEvent(ofType: "ack") }
+}
+
+/// The number of the next live message `client` receives.
+private func liveSeq(of client: TestWebSocketClient) async throws -> Int? {
+    let live = try await client.nextEvent(ofType: "m", timeout: .seconds(5))
+    return (live["payload"] as? [String: Any])?["n"] as? Int
 }

@@ -935,7 +935,8 @@ class Soak:
                 return
             writer.transport.pause_reading()
             self.stats.pingflood_started += 1
-            pings = b"\x89\x80\x00\x00\x00\x00" * 64  # masked, empty (a zero mask is a valid mask)
+            batch = 1024  # few, large writes: the flood costs this process little
+            pings = b"\x89\x80\x00\x00\x00\x00" * batch  # masked, empty (a zero mask is a valid mask)
             start = time.monotonic()
             try:
                 while time.monotonic() - start < a.pingflood_max:
@@ -945,7 +946,7 @@ class Soak:
                     if writer.transport.is_closing():  # lost without an error to raise
                         raise ConnectionResetError
                     writer.write(pings)
-                    self.stats.pingflood_pings += 64
+                    self.stats.pingflood_pings += batch
                     await asyncio.wait_for(writer.drain(), max(0.1, a.pingflood_max - (time.monotonic() - start)))
                     await asyncio.sleep(0)  # drain() does not yield while the kernel takes it all
             except (ConnectionError, OSError):
@@ -1695,6 +1696,9 @@ def main(argv=None) -> int:
         f"other={dict(s.slow_other_close)} survived={s.slow_survived} "
         f"healthy_send_errors={dict(s.healthy_send_errors)} healthy={getattr(soak, 'healthy_result', None)} "
         f"notes={s.notes[:10]}")
+    log(f"hostile: pingflood pings={s.pingflood_pings} roomchurn_errors={dict(s.roomchurn_errors)} "
+        f"flood_bad={dict(s.flood_bad)} polite_closed={dict(s.polite_closed)} resend_bad={dict(s.resend_bad)} "
+        f"big_bad={dict(s.big_bad)} origin_bad={dict(s.origin_bad)}")
     if soak.rss_baseline and soak.rss_final and s.connects > soak.baseline_connects:
         log(f"rss growth after the baseline: {(soak.rss_final - soak.rss_baseline) / 1024:.0f} KiB over "
             f"{s.connects - soak.baseline_connects} connects "

@@ -949,13 +949,13 @@ class Soak:
                     self.stats.pingflood_pings += batch
                     await asyncio.wait_for(writer.drain(), max(0.1, a.pingflood_max - (time.monotonic() - start)))
                     await asyncio.sleep(0)  # drain() does not yield while the kernel takes it all
+            except asyncio.TimeoutError:  # before OSError: it is one since Python 3.11
+                pass
             except (ConnectionError, OSError):
                 took = time.monotonic() - start
                 self.stats.pingflood_dropped += 1
                 self.stats.pingflood_max_drop_s = max(self.stats.pingflood_max_drop_s, took)
                 return
-            except asyncio.TimeoutError:
-                pass
             self.stats.pingflood_not_dropped += 1
         finally:
             writer.transport.abort()

@@ -35,15 +35,17 @@ Who does what:
                         they are left, and 0 after everyone left;
              flood      send_message at --flood-factor x the rate limit, ignoring
                         rate_limited -> 4029 within --flood-close-max;
-             polite     pipeline 16, halve + exponential backoff with jitter on
-                        rate_limited, for --polite-stint -> never closed;
+             polite     pipeline up to 16, halve + exponential backoff with jitter on
+                        rate_limited, for --polite-stint, on its own thread (to reach
+                        the limit) -> never closed, and it met the limit;
              resend     send with an idempotency_key into a quiet room, resend it,
                         resend from a new connection of the same user -> the same
                         seq each time, and each healthy member holds it exactly once;
              bighistory join the big room (--big-messages of 4,096 U+0001) with
                         since 0 -> an ack with more: true, `history` pages bring the
                         rest contiguously, never a 4008;
-             labelclose close with a random code 3000-3999 -> at the end at most
+             labelclose close --labelclose-conns connections, each with a random code
+                        3000-3999 -> at the end at most
                         --max-close-series switchboard_connections_closed_total series;
              origin     upgrade with Host and Origin evil.test:PORT and a valid
                         ticket (DNS rebinding) -> 403.
@@ -79,6 +81,7 @@ from dataclasses import dataclass, field
 
 try:
     from websockets.asyncio.client import connect as ws_connect
+    from websockets.sync.client import connect as ws_connect_sync
     from websockets.exceptions import ConnectionClosed, WebSocketException
 except ImportError:  # pragma: no cover - reported to the user
     print("soak: FAIL the 'websockets' package is missing (pip install -r scripts/soak-requirements.txt)")
@@ -1019,51 +1022,70 @@ class Soak:
         self.stats.flood_max_close_s = max(self.stats.flood_max_close_s, took)
 
     async def behave_polite(self, c: Client) -> None:
-        """Pipelines up to 16 messages, as many as the window lets it; on every `rate_limited`
-        halves its window and backs off exponentially with jitter; each ack grows it by one.
-        Sending near the limit for --polite-stint seconds, it must never be closed (no 4029)."""
+        """Pipelines up to 16 messages at a time, as many as its window lets it; when a batch
+        gets a `rate_limited`, halves its window and backs off exponentially with jitter, else
+        grows it by one. Sending near the limit for --polite-stint seconds, it must never be
+        closed (no 4029). It runs on a thread of its own: the soak's event loop, busy with a
+        thousand clients, answers too slowly for 16 in flight to reach the limit."""
         a = self.args
-        await c.open()
-        await c.join(self.room_flood)
-        self.stats.polite_started += 1
-        window, backoff_level, resume_at = 16.0, 0, 0.0
-        in_flight: set[asyncio.Future] = set()
-        stint_end = min(time.monotonic() + a.polite_stint, self.deadline)
-        mid = 0
-        while not c.closed.is_set() and not self.churn_stop.is_set():
-            now = time.monotonic()
-            if now < stint_end and now >= resume_at and len(in_flight) < int(window):
-                mid, fut = c._send("send_message", {})
-                in_flight.add(fut)
-                try:
-                    await c.ws.send(self.flood_message(c, mid))
-                except ConnectionClosed:
-                    break
-                continue
-            if not in_flight:
-                if now >= stint_end:
-                    break
-                await asyncio.sleep(max(0.0, resume_at - now))
-                continue
-            wake = resume_at - now if now < resume_at else 2.0  # whichever comes first: a reply or the end of a backoff
-            done, _ = await asyncio.wait(in_flight, timeout=max(0.001, wake), return_when=asyncio.FIRST_COMPLETED)
-            for fut in done:
-                in_flight.discard(fut)
-                reply = fut.result() if not fut.exception() else {}
-                if reply.get("type") == "ack":
-                    self.stats.polite_acked += 1
-                    window = min(16.0, window + 1.0)  # greedy: back to the full window soon
-                    backoff_level = 0
-                elif (reply.get("payload") or {}).get("code") == "rate_limited":
-                    self.stats.polite_rate_limited += 1
-                    window = max(1.0, window / 2)
-                    backoff_level = min(backoff_level + 1, 6)
-                    resume_at = time.monotonic() + 0.02 * 2 ** backoff_level * random.uniform(0.5, 1.5)
-        if c.closed.is_set():
-            self.stats.polite_closed[str(c.close_rcvd_code)] += 1
+        ticket = await login_ticket(self.port, c.user)
+        stint = min(a.polite_stint, self.deadline - time.monotonic() - 6.0)
+        if stint <= 1.0:
             return
-        await c.close()
-        self.stats.polite_kept += 1
+        self.stats.polite_started += 1
+        acked, limited, ended_by = await asyncio.to_thread(self.polite_stint, ticket, stint)
+        self.stats.polite_acked += acked
+        self.stats.polite_rate_limited += limited
+        if ended_by is None:
+            self.stats.polite_kept += 1
+        else:
+            self.stats.polite_closed[ended_by] += 1
+
+    def polite_stint(self, ticket: str, seconds: float) -> tuple[int, int, str | None]:
+        """Returns (acked, rate_limited, None), or what ended the connection early instead of None."""
+        acked = limited = 0
+        window, level, mid = 16, 0, 0
+        end = time.monotonic() + seconds
+
+        def answers(ids: set[int]) -> bool:
+            """Reads until every id in `ids` is answered; whether any was refused."""
+            nonlocal acked, limited
+            refused = False
+            while ids:
+                msg = json.loads(ws.recv(timeout=20.0))
+                if msg.get("id") in ids:
+                    ids.discard(msg["id"])
+                    if msg.get("type") == "ack":
+                        acked += 1
+                    elif (msg.get("payload") or {}).get("code") == "rate_limited":
+                        limited += 1
+                        refused = True
+            return refused
+
+        with ws_connect_sync(f"ws://{HOST}:{self.port}/ws?ticket={ticket}", proxy=None, compression=None,
+                             open_timeout=15, close_timeout=3, user_agent_header=None, max_queue=None) as ws:
+            try:
+                ws.send(json.dumps({"type": "join_room", "id": 0, "payload": {"room": self.room_flood}}))
+                answers({0})
+                acked = 0
+                while time.monotonic() < end and not self.churn_stop.is_set():
+                    batch = set(range(mid + 1, mid + 1 + window))
+                    for i in sorted(batch):
+                        ws.send(json.dumps({"type": "send_message", "id": i,
+                                            "payload": {"room": self.room_flood, "message": f"P|{i}"}}))
+                    mid += window
+                    if answers(batch):
+                        window = max(1, window // 2)
+                        time.sleep(min(2.0, 0.05 * 2 ** level) * random.uniform(0.5, 1.5))
+                        level += 1
+                    else:
+                        window, level = min(16, window + 1), 0
+            except ConnectionClosed:
+                rcvd = ws.protocol.close_rcvd
+                return acked, limited, f"code_{rcvd.code if rcvd else None}"
+            except TimeoutError:
+                return acked, limited, "no_reply_in_20s"
+        return acked, limited, None
 
     async def behave_resend(self, c: Client) -> None:
         """Sends with an idempotency_key into a room healthy clients check, resends the same
@@ -1140,12 +1162,21 @@ class Soak:
         self.stats.big_ok += 1
 
     async def behave_labelclose(self, c: Client) -> None:
-        """Closes with a code of its choosing (3000-3999). Such codes must not become metric
-        labels: see the closed-series check in `finish_hostile`."""
-        await c.open()
-        await asyncio.wait_for(c.ws.close(random.randint(3000, 3999)), 5.0)
-        await asyncio.wait_for(c.closed.wait(), 5.0)
-        self.stats.labelclose_done += 1
+        """Opens --labelclose-conns connections and closes each with a code of its choosing
+        (3000-3999). Such codes must not become metric labels: see the closed-series check in
+        `finish_hostile`. Several a run, so that one series per code would show in 60 s."""
+        clients = [c] + [Client(self, c.user, max_queue=16) for _ in range(self.args.labelclose_conns - 1)]
+
+        async def close_with_own_code(x: Client) -> None:
+            await x.open()
+            await asyncio.wait_for(x.ws.close(random.randint(3000, 3999)), 5.0)
+            await asyncio.wait_for(x.closed.wait(), 5.0)
+            self.stats.labelclose_done += 1
+        try:
+            await asyncio.gather(*(close_with_own_code(x) for x in clients))
+        finally:
+            for x in clients[1:]:
+                x.abort()
 
     async def behave_origin(self, c: Client) -> None:
         """A DNS-rebinding page: an upgrade with a valid ticket but Host and Origin of another
@@ -1288,8 +1319,8 @@ class Soak:
         status, _ = await http_request(self.port, "GET", "/healthz")
         if status != 200:
             raise RuntimeError(f"/healthz answered {status}")
-        await asyncio.wait_for(self.prefill(), max(10.0, 0.1 * d))
-        await asyncio.wait_for(self.prefill_big(), 60.0)
+        await asyncio.gather(asyncio.wait_for(self.prefill(), max(10.0, 0.1 * d)),
+                             asyncio.wait_for(self.prefill_big(), 60.0))
         await asyncio.wait_for(self.start_healthy(), 30.0)
         self.storm = [StormClient(self, f"storm{i}", self.room_storm) for i in range(a.storm_size)]
         sem = asyncio.Semaphore(50)
@@ -1475,6 +1506,8 @@ class Soak:
             fails.append("flood_not_closed_4029:" + counted(s.flood_bad))
         if s.polite_closed:
             fails.append("polite_pipeliner_closed:" + counted(s.polite_closed))
+        if s.polite_kept and not s.polite_rate_limited:
+            fails.append("polite_pipeliner_never_met_the_limit")
         if s.resend_bad:
             fails.append("idempotent_resend:" + counted(s.resend_bad))
         if s.big_bad:
@@ -1604,6 +1637,7 @@ def parse_args(argv):
     p.add_argument("--polite-stint", type=float, default=15.0, help="seconds a polite pipeliner sends near the limit (default 15)")
     p.add_argument("--big-messages", type=int, default=60,
                    help="messages of 4,096 U+0001 in the big room (default 60: 1.4 MiB escaped, over a 1 MiB queue)")
+    p.add_argument("--labelclose-conns", type=int, default=4, help="connections a close-code chooser closes per run (default 4)")
     p.add_argument("--max-close-series", type=int, default=16,
                    help="switchboard_connections_closed_total series allowed at the end (default 16: the server's 12 "
                         "known close codes, `other`, and room to spare; one per client-chosen code would exceed it)")

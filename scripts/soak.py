@@ -26,6 +26,30 @@ Who does what:
              slow consumer (tiny receive window and MSS, never reads, pings the
              server to stay alive: its queue must overflow and the server must
              drop it with 4008; `user_left` in the busy room tells when).
+  hostile    --hostile-slots: a few churner slots each run one hostile client back to
+             back (NAME: what it does -> what must happen):
+             pingflood  empty pings as fast as it can through a tiny window, never
+                        reads -> dropped (4008, or TCP) within --pingflood-max;
+             roomchurn  join a new unique room, post, leave, --roomchurn-rooms times ->
+                        switchboard_rooms back to the healthy clients' rooms once only
+                        they are left, and 0 after everyone left;
+             flood      send_message at --flood-factor x the rate limit, ignoring
+                        rate_limited -> 4029 within --flood-close-max;
+             polite     pipeline up to 16, halve + exponential backoff with jitter on
+                        rate_limited, for --polite-stint, on its own thread (to reach
+                        the limit) -> never closed (whether it met the limit, which a
+                        slow server may not let it, shows as rate_limited);
+             resend     send with an idempotency_key into a quiet room, resend it,
+                        resend from a new connection of the same user -> the same
+                        seq each time, and each healthy member holds it exactly once;
+             bighistory join the big room (--big-messages of 4,096 U+0001) with
+                        since 0 -> an ack with more: true, `history` pages bring the
+                        rest contiguously, never a 4008;
+             labelclose close --labelclose-conns connections, each with a random code
+                        3000-3999 -> at the end at most
+                        --max-close-series switchboard_connections_closed_total series;
+             origin     upgrade with Host and Origin evil.test:PORT and a valid
+                        ticket (DNS rebinding) -> 403.
   storms     --storm-size clients in one room all drop at once, log in again and
              rejoin with `since` = the last seq they saw: `recovered` must be true,
              history must hold exactly last+1..seq, live must continue at seq+1.
@@ -42,6 +66,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import random
@@ -57,6 +82,7 @@ from dataclasses import dataclass, field
 
 try:
     from websockets.asyncio.client import connect as ws_connect
+    from websockets.sync.client import connect as ws_connect_sync
     from websockets.exceptions import ConnectionClosed, WebSocketException
 except ImportError:  # pragma: no cover - reported to the user
     print("soak: FAIL the 'websockets' package is missing (pip install -r scripts/soak-requirements.txt)")
@@ -97,6 +123,56 @@ async def http_request(port: int, method: str, path: str, body: bytes | None = N
     return await asyncio.wait_for(run(), timeout)
 
 
+async def login_ticket(port: int, user: str) -> str:
+    status, body = await http_request(port, "POST", "/login", json.dumps({"username": user}).encode())
+    if status != 200:
+        raise RuntimeError(f"login_{status}")
+    return json.loads(body)["ticket"]
+
+
+async def small_window_socket(port: int, rcvbuf: int | None, mss: int | None) -> socket.socket:
+    """A connected, non-blocking socket with a small receive buffer and/or MSS."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if mss:
+        # A small MSS keeps the server's send buffer small: on loopback (MSS 64 KiB)
+        # the kernel grows it to tcp_wmem's max (4 MiB) before the server's own
+        # queue sees anything.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (HOST, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def raw_upgrade(port: int, path: str, host: str | None = None, origin: str | None = None,
+                      rcvbuf: int | None = None, mss: int | None = None, timeout: float = 10.0):
+    """A WebSocket upgrade written by hand, for requests the library would not send (any
+    Host, any Origin) and for frames it would not send (a flood of empty pings). Returns
+    (status, reader, writer); the connection stays open, whatever the status."""
+    sock = await small_window_socket(port, rcvbuf, mss) if (rcvbuf or mss) else None
+    if sock is None:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), timeout)
+    else:
+        reader, writer = await asyncio.open_connection(sock=sock)
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        head = (f"GET {path} HTTP/1.1\r\nHost: {host or f'{HOST}:{port}'}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n")
+        if origin:
+            head += f"Origin: {origin}\r\n"
+        writer.write(head.encode() + b"\r\n")
+        response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        return int(response.split(b" ", 2)[1]), reader, writer
+    except BaseException:
+        writer.transport.abort()
+        raise
+
+
 # --------------------------------------------------------------------------- statistics
 
 
@@ -130,6 +206,34 @@ class Stats:
     storm_stream_errors: int = 0
     healthy_unexpected_closes: list = field(default_factory=list)
     healthy_send_errors: Counter = field(default_factory=Counter)
+    # hostile clients (each in its own churner slots; see HOSTILE_BEHAVIOURS)
+    pingflood_started: int = 0
+    pingflood_dropped: int = 0
+    pingflood_not_dropped: int = 0
+    pingflood_pings: int = 0
+    pingflood_max_drop_s: float = 0.0
+    roomchurn_rooms: int = 0
+    roomchurn_errors: Counter = field(default_factory=Counter)
+    flood_started: int = 0
+    flood_4029: int = 0
+    flood_max_close_s: float = 0.0
+    flood_bad: Counter = field(default_factory=Counter)
+    polite_started: int = 0
+    polite_kept: int = 0
+    polite_acked: int = 0
+    polite_rate_limited: int = 0
+    polite_closed: Counter = field(default_factory=Counter)
+    resend_started: int = 0
+    resend_same_seq: int = 0
+    resend_bad: Counter = field(default_factory=Counter)
+    big_started: int = 0
+    big_ok: int = 0
+    big_paged: int = 0
+    big_bad: Counter = field(default_factory=Counter)
+    labelclose_done: int = 0
+    origin_tried: int = 0
+    origin_403: int = 0
+    origin_bad: Counter = field(default_factory=Counter)
     notes: list = field(default_factory=list)
 
     def opened(self):
@@ -165,28 +269,10 @@ class Client:
 
     async def open(self, rcvbuf: int | None = None, timeout: float = 15.0, mss: int | None = None) -> None:
         async def run():
-            status, body = await http_request(self.soak.port, "POST", "/login",
-                                              json.dumps({"username": self.user}).encode())
-            if status != 200:
-                raise RuntimeError(f"login_{status}")
-            ticket = json.loads(body)["ticket"]
+            ticket = await login_ticket(self.soak.port, self.user)
             kwargs = {}
             if rcvbuf or mss:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                if rcvbuf:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-                if mss:
-                    # A small MSS keeps the server's send buffer small: on loopback (MSS 64 KiB)
-                    # the kernel grows it to tcp_wmem's max (4 MiB) before the server's own
-                    # queue sees anything.
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
-                sock.setblocking(False)
-                try:
-                    await asyncio.get_running_loop().sock_connect(sock, (HOST, self.soak.port))
-                except BaseException:
-                    sock.close()
-                    raise
-                kwargs["sock"] = sock
+                kwargs["sock"] = await small_window_socket(self.soak.port, rcvbuf, mss)
             self.ws = await ws_connect(
                 f"ws://{HOST}:{self.soak.port}/ws?ticket={ticket}",
                 proxy=None, compression=None, ping_interval=None, close_timeout=3,
@@ -506,6 +592,10 @@ class StormClient:
 
 # --------------------------------------------------------------------------- the soak
 
+# Hostile clients: each runs back to back (with --hostile-pause between runs) in its own
+# few churner slots, so every run sees each of them whatever its length, at a fixed cost.
+HOSTILE_BEHAVIOURS = ("pingflood", "roomchurn", "flood", "polite", "resend", "bighistory", "labelclose", "origin")
+
 
 class Soak:
     def __init__(self, args):
@@ -534,6 +624,18 @@ class Soak:
         self.rooms_churn = [f"c{i}" for i in range(8)]
         self.room_busy = "busy"
         self.room_storm = "storm"
+        self.room_big = "big"  # prefilled with messages that do not fit in one join ack
+        self.room_flood = "flood"  # the flooders' and polite pipeliners' own room
+        self.room_churn_next = 0
+        self.resent: list[tuple[str, int, str, int]] = []  # (room, seq, user, hash(text)) of acked resends
+        self.rooms_with_healthy: int | None = None  # switchboard_rooms once only healthy clients are left
+        self.rooms_final: int | None = None
+        self.close_series: int | None = None
+        self.rooms_expected = 0
+        self.slot_behaviours = {}
+        for name in HOSTILE_BEHAVIOURS:
+            for _ in range(args.hostile_slots.get(name, 0)):
+                self.slot_behaviours[len(self.slot_behaviours)] = name
 
     # ---------------------------------------------------------------- server observation
 
@@ -634,6 +736,22 @@ class Soak:
 
         await asyncio.gather(*(fill(room) for room in rooms))
 
+    async def prefill_big(self) -> None:
+        """Fills the big room with messages that together do not fit in the outbound queue
+        (4,096 U+0001 each, escaped to 6 bytes: 24 KiB a frame), before the RSS baseline."""
+        if self.args.hostile_slots.get("bighistory", 0) <= 0:
+            return
+        c = Client(self, "prefillbig", max_queue=None)
+        await c.open()
+        await c.join(self.room_big)
+        replies = await c.request_many(
+            [("send_message", {"room": self.room_big, "message": "\u0001" * 4096}) for _ in range(self.args.big_messages)],
+            timeout=60.0)
+        refused = sum(1 for r in replies if not (isinstance(r, dict) and r.get("type") == "ack"))
+        if refused:
+            self.failures.append(f"big_prefill_refused_{refused}")
+        await c.close()
+
     async def start_healthy(self) -> None:
         a = self.args
         for i in range(a.healthy):
@@ -667,7 +785,7 @@ class Soak:
         cycle = 0
         while not self.churn_stop.is_set() and time.monotonic() < self.deadline:
             cycle += 1
-            behaviour = self.pick_behaviour()
+            behaviour = self.slot_behaviours.get(slot) or self.pick_behaviour()
             self.stats.behaviours[behaviour] += 1
             user = f"sl{slot}x{cycle}" if behaviour == "slow" else f"ch{slot}"
             client = Client(self, user, max_queue=256)
@@ -684,6 +802,8 @@ class Soak:
                     self.stats.churner_errors[f"{behaviour}_{name}"] += 1
                 client.abort()
                 await asyncio.sleep(random.uniform(0.2, 1.0))
+            if slot in self.slot_behaviours:
+                await self.sleep_or_stop(random.uniform(*self.args.hostile_pause))
 
     def lifetime(self) -> float:
         lo, hi = self.args.churn_lifetime
@@ -804,6 +924,273 @@ class Soak:
             if keepalive is not None:
                 keepalive.cancel()
             self.slow_waiters.pop(user, None)
+
+    async def behave_pingflood(self, c: Client) -> None:
+        """Sends empty pings as fast as it can through a tiny receive window and never reads
+        (a hand-made connection: the library would read its pongs). Every ping asks for a pong
+        that cannot be delivered, so the server must drop it, as a slow consumer (4008) or by
+        closing TCP, within --pingflood-max; our writes failing tells that it did."""
+        a = self.args
+        ticket = await login_ticket(self.port, c.user)
+        status, _, writer = await raw_upgrade(self.port, f"/ws?ticket={ticket}", rcvbuf=4096, mss=536)
+        try:
+            if status != 101:
+                self.stats.churner_errors[f"pingflood_upgrade_{status}"] += 1
+                return
+            writer.transport.pause_reading()
+            self.stats.pingflood_started += 1
+            batch = 1024  # few, large writes: the flood costs this process little
+            pings = b"\x89\x80\x00\x00\x00\x00" * batch  # masked, empty (a zero mask is a valid mask)
+            start = time.monotonic()
+            try:
+                while time.monotonic() - start < a.pingflood_max:
+                    if self.churn_stop.is_set():
+                        self.stats.pingflood_started -= 1  # the run ended before the verdict
+                        return
+                    if writer.transport.is_closing():  # lost without an error to raise
+                        raise ConnectionResetError
+                    writer.write(pings)
+                    self.stats.pingflood_pings += batch
+                    await asyncio.wait_for(writer.drain(), max(0.1, a.pingflood_max - (time.monotonic() - start)))
+                    await asyncio.sleep(0)  # drain() does not yield while the kernel takes it all
+            except asyncio.TimeoutError:  # before OSError: it is one since Python 3.11
+                pass
+            except (ConnectionError, OSError):
+                took = time.monotonic() - start
+                self.stats.pingflood_dropped += 1
+                self.stats.pingflood_max_drop_s = max(self.stats.pingflood_max_drop_s, took)
+                return
+            self.stats.pingflood_not_dropped += 1
+        finally:
+            writer.transport.abort()
+
+    async def behave_roomchurn(self, c: Client) -> None:
+        """Joins a new, unique room, posts one message and leaves, --roomchurn-rooms times.
+        The hub must free each room with its last member: at the end switchboard_rooms must
+        be back to the healthy clients' rooms (see `settle_rooms`)."""
+        await c.open()
+        for _ in range(self.args.roomchurn_rooms):
+            if self.churn_stop.is_set():
+                break
+            self.room_churn_next += 1
+            room = f"rc{self.room_churn_next}"
+            await c.join(room)
+            self.stats.roomchurn_rooms += 1
+            for type_, payload in (("send_message", {"room": room, "message": f"R|{c.user}|{room}"}),
+                                   ("leave_room", {"room": room})):
+                reply = await c.request(type_, payload)
+                if reply.get("type") != "ack":
+                    self.stats.roomchurn_errors[f"{type_}_{(reply.get('payload') or {}).get('code')}"] += 1
+        await c.close()
+
+    def flood_message(self, c: Client, mid: int) -> str:
+        return json.dumps({"type": "send_message", "id": mid,
+                           "payload": {"room": self.room_flood, "message": f"F|{c.user}|{mid}"}}, separators=(",", ":"))
+
+    async def behave_flood(self, c: Client) -> None:
+        """Sends at --flood-factor times the rate limit and ignores its `rate_limited` errors
+        (replies are not even awaited). The flood rule must close it with 4029 within
+        --flood-close-max seconds."""
+        a = self.args
+        await c.open()
+        await c.join(self.room_flood)
+        self.stats.flood_started += 1
+        rate = a.flood_factor * a.rate_limit
+        start = time.monotonic()
+        sent = 0
+        try:
+            while not c.closed.is_set() and time.monotonic() - start < a.flood_close_max:
+                due = int((time.monotonic() - start) * rate) + 1 - sent
+                for _ in range(due):
+                    sent += 1
+                    await c.ws.send(self.flood_message(c, 1_000_000 + sent))
+                await asyncio.sleep(0.02)
+        except ConnectionClosed:
+            pass
+        try:
+            await asyncio.wait_for(c.closed.wait(), a.close_timeout + 3.0)
+        except asyncio.TimeoutError:
+            self.stats.flood_bad["not_closed"] += 1
+            c.abort()
+            return
+        took = time.monotonic() - start
+        if c.close_rcvd_code != 4029:
+            self.stats.flood_bad[f"code_{c.close_rcvd_code}"] += 1
+        elif took > a.flood_close_max + a.close_timeout:
+            self.stats.flood_bad["closed_late"] += 1
+        else:
+            self.stats.flood_4029 += 1
+        self.stats.flood_max_close_s = max(self.stats.flood_max_close_s, took)
+
+    async def behave_polite(self, c: Client) -> None:
+        """Pipelines up to 16 messages at a time, as many as its window lets it; when a batch
+        gets a `rate_limited`, halves its window and backs off exponentially with jitter, else
+        grows it by one. Sending near the limit for --polite-stint seconds, it must never be
+        closed (no 4029). It runs on a thread of its own: the soak's event loop, busy with a
+        thousand clients, answers too slowly for 16 in flight to reach the limit."""
+        a = self.args
+        ticket = await login_ticket(self.port, c.user)
+        stint = min(a.polite_stint, self.deadline - time.monotonic() - 6.0)
+        if stint <= 1.0:
+            return
+        self.stats.polite_started += 1
+        acked, limited, ended_by = await asyncio.to_thread(self.polite_stint, ticket, stint)
+        self.stats.polite_acked += acked
+        self.stats.polite_rate_limited += limited
+        if ended_by is None:
+            self.stats.polite_kept += 1
+        else:
+            self.stats.polite_closed[ended_by] += 1
+
+    def polite_stint(self, ticket: str, seconds: float) -> tuple[int, int, str | None]:
+        """Returns (acked, rate_limited, None), or what ended the connection early instead of None."""
+        acked = limited = 0
+        window, level, mid = 16, 0, 0
+        end = time.monotonic() + seconds
+
+        def answers(ids: set[int]) -> bool:
+            """Reads until every id in `ids` is answered; whether any was refused."""
+            nonlocal acked, limited
+            refused = False
+            while ids:
+                msg = json.loads(ws.recv(timeout=20.0))
+                if msg.get("id") in ids:
+                    ids.discard(msg["id"])
+                    if msg.get("type") == "ack":
+                        acked += 1
+                    elif (msg.get("payload") or {}).get("code") == "rate_limited":
+                        limited += 1
+                        refused = True
+            return refused
+
+        with ws_connect_sync(f"ws://{HOST}:{self.port}/ws?ticket={ticket}", proxy=None, compression=None,
+                             open_timeout=15, close_timeout=3, user_agent_header=None, max_queue=None) as ws:
+            try:
+                ws.send(json.dumps({"type": "join_room", "id": 0, "payload": {"room": self.room_flood}}))
+                answers({0})
+                acked = 0
+                while time.monotonic() < end and not self.churn_stop.is_set():
+                    batch = set(range(mid + 1, mid + 1 + window))
+                    for i in sorted(batch):
+                        ws.send(json.dumps({"type": "send_message", "id": i,
+                                            "payload": {"room": self.room_flood, "message": f"P|{i}"}}))
+                    mid += window
+                    if answers(batch):
+                        window = max(1, window // 2)
+                        time.sleep(min(2.0, 0.05 * 2 ** level) * random.uniform(0.5, 1.5))
+                        level += 1
+                    else:
+                        window, level = min(16, window + 1), 0
+            except ConnectionClosed:
+                rcvd = ws.protocol.close_rcvd
+                return acked, limited, f"code_{rcvd.code if rcvd else None}"
+            except TimeoutError:
+                return acked, limited, "no_reply_in_20s"
+        return acked, limited, None
+
+    async def behave_resend(self, c: Client) -> None:
+        """Sends with an idempotency_key into a room healthy clients check, resends the same
+        key on the same connection, then from a fresh connection of the same user: every ack
+        must carry the first seq, and healthy members must get the message once
+        (`verify_resends`)."""
+        room = random.choice(self.rooms_quiet)
+        key = f"{c.user}-{random.getrandbits(48):x}"
+        text = f"I|{c.user}|{key}"
+        payload = {"room": room, "message": text, "idempotency_key": key}
+        await c.open()
+        await c.join(room)
+        self.stats.resend_started += 1
+        seqs = []
+        for _ in range(2):
+            reply = await c.request("send_message", payload)
+            seqs.append((reply.get("payload") or {}).get("seq") if reply.get("type") == "ack" else None)
+        c.abort(rst=random.random() < 0.5)
+        again = Client(self, c.user, max_queue=256)
+        try:
+            await again.open()
+            await again.join(room)
+            reply = await again.request("send_message", payload)
+            seqs.append((reply.get("payload") or {}).get("seq") if reply.get("type") == "ack" else None)
+            await again.close()
+        finally:
+            again.abort()
+        if seqs[0] is None or len(set(seqs)) != 1:
+            self.stats.resend_bad["seq_" + "/".join(map(str, seqs))] += 1
+            return
+        self.stats.resend_same_seq += 1
+        self.resent.append((room, int(seqs[0]), c.user, hash(text)))
+
+    async def behave_bighistory(self, c: Client) -> None:
+        """Joins the big room with `since: 0`: its history (--big-messages of 4,096 U+0001,
+        6 bytes each escaped) is larger than the outbound queue, so the ack must say
+        `more: true` and `history` pages must bring the rest, contiguous, never a 4008."""
+        await c.open()
+        self.stats.big_started += 1
+        try:
+            await self.rejoin_big(c)
+        except (ConnectionError, ConnectionClosed):
+            await asyncio.wait_for(c.closed.wait(), 5.0)
+            self.stats.big_bad[f"closed_{c.close_rcvd_code}"] += 1
+
+    async def rejoin_big(self, c: Client) -> None:
+        ack = await c.join(self.room_big, since=0, timeout=20.0)
+        seqs = [int(m["seq"]) for m in ack.get("history") or []]
+        top = int(ack["seq"])
+        more = ack.get("more") is True
+        if seqs != list(range(1, len(seqs) + 1)) or not seqs:
+            self.stats.big_bad["ack_history_not_from_1"] += 1
+            return
+        if more:
+            self.stats.big_paged += 1
+        elif seqs[-1] != top:
+            self.stats.big_bad["short_ack_without_more"] += 1
+            return
+        while more:
+            reply = await c.request("history", {"room": self.room_big, "since": seqs[-1], "limit": 100}, 20.0)
+            if reply.get("type") != "ack":
+                self.stats.big_bad[f"page_{(reply.get('payload') or {}).get('code')}"] += 1
+                return
+            page = reply["payload"]
+            seqs += [int(m["seq"]) for m in page.get("messages") or []]
+            more = page.get("more") is True
+        if seqs[: top] != list(range(1, top + 1)):
+            self.stats.big_bad["pages_not_contiguous"] += 1
+            return
+        if c.closed.is_set():
+            self.stats.big_bad[f"closed_{c.close_rcvd_code}"] += 1
+            return
+        await c.close()
+        self.stats.big_ok += 1
+
+    async def behave_labelclose(self, c: Client) -> None:
+        """Opens --labelclose-conns connections and closes each with a code of its choosing
+        (3000-3999). Such codes must not become metric labels: see the closed-series check in
+        `finish_hostile`. Several a run, so that one series per code would show in 60 s."""
+        clients = [c] + [Client(self, c.user, max_queue=16) for _ in range(self.args.labelclose_conns - 1)]
+
+        async def close_with_own_code(x: Client) -> None:
+            await x.open()
+            await asyncio.wait_for(x.ws.close(random.randint(3000, 3999)), 5.0)
+            await asyncio.wait_for(x.closed.wait(), 5.0)
+            self.stats.labelclose_done += 1
+        try:
+            await asyncio.gather(*(close_with_own_code(x) for x in clients))
+        finally:
+            for x in clients[1:]:
+                x.abort()
+
+    async def behave_origin(self, c: Client) -> None:
+        """A DNS-rebinding page: an upgrade with a valid ticket but Host and Origin of another
+        site. The allowed origins come from configuration, never from Host: 403."""
+        ticket = await login_ticket(self.port, c.user)
+        site = f"evil.test:{self.port}"
+        status, _, writer = await raw_upgrade(self.port, f"/ws?ticket={ticket}", host=site, origin=f"http://{site}")
+        writer.transport.abort()
+        self.stats.origin_tried += 1
+        if status == 403:
+            self.stats.origin_403 += 1
+        else:
+            self.stats.origin_bad[str(status)] += 1
 
     def _busy_pump_event(self, msg: dict) -> None:
         self.busy_event(msg)
@@ -933,7 +1320,8 @@ class Soak:
         status, _ = await http_request(self.port, "GET", "/healthz")
         if status != 200:
             raise RuntimeError(f"/healthz answered {status}")
-        await asyncio.wait_for(self.prefill(), max(10.0, 0.1 * d))
+        await asyncio.gather(asyncio.wait_for(self.prefill(), max(10.0, 0.1 * d)),
+                             asyncio.wait_for(self.prefill_big(), 60.0))
         await asyncio.wait_for(self.start_healthy(), 30.0)
         self.storm = [StormClient(self, f"storm{i}", self.room_storm) for i in range(a.storm_size)]
         sem = asyncio.Semaphore(50)
@@ -974,10 +1362,12 @@ class Soak:
         # drain the last messages, then everyone leaves
         await asyncio.sleep(2.0)
         self.verify_healthy()
+        self.verify_resends()
         keep = {id(h.client) for h in self.healthy} | {id(s.client) for s in self.storm if s.client}
         for c in list(self.open_clients):  # what is left of the churners just drops
             if id(c) not in keep:
                 c.abort()
+        await self.settle_rooms()
         closes = [h.client.close() for h in self.healthy] + [s.client.close() for s in self.storm if s.client]
         await asyncio.gather(*closes, return_exceptions=True)
         for c in list(self.open_clients):
@@ -990,6 +1380,7 @@ class Soak:
             await asyncio.sleep(0.5)
             live, src = await self.live_count()
         self.final_live, self.final_live_source = live, src
+        await self.finish_hostile()
         text = await self.metrics()
         if text is not None:
             v = self.metric_value(text, "switchboard_connections_closed_total", 'code="4008"')
@@ -998,6 +1389,43 @@ class Soak:
             self.failures.append("server process died")
         await asyncio.sleep(a.rss_settle)
         self.rss_final = self.rss()
+
+    async def rooms_gauge(self) -> int | None:
+        text = await self.metrics()
+        v = self.metric_value(text, "switchboard_rooms") if text is not None else None
+        return int(v) if v is not None else None
+
+    async def settle_rooms(self) -> None:
+        """With only the healthy and storm clients left, the hub must hold just their rooms:
+        the room churners' rooms (and every room emptied by a churner) are freed."""
+        expected = len({r for h in self.healthy for r in h.rooms} | ({self.room_storm} if self.storm else set()))
+        end = time.monotonic() + 10.0
+        rooms = await self.rooms_gauge()
+        while rooms is not None and rooms != expected and time.monotonic() < end:
+            await asyncio.sleep(0.5)
+            rooms = await self.rooms_gauge()
+        self.rooms_with_healthy, self.rooms_expected = rooms, expected
+
+    async def finish_hostile(self) -> None:
+        """After everyone left: no room left in the hub, and the closed-connections counter
+        holds a bounded number of series however many close codes clients chose."""
+        self.rooms_final = await self.rooms_gauge()
+        text = await self.metrics()
+        if text is not None:
+            self.close_series = sum(1 for line in text.splitlines()
+                                    if line.startswith("switchboard_connections_closed_total{"))
+
+    def verify_resends(self) -> None:
+        """Each acked resend is one message: every healthy member present before it holds its
+        text exactly once, at the acked seq."""
+        for room, seq, user, text in self.resent:
+            for m in self.healthy:
+                t = m.tracks.get(room)
+                if t is None or seq <= t.join_seq or seq > t.last:
+                    continue
+                copies = [s for s, got in t.texts.items() if got == (user, text)]
+                if copies != [seq]:
+                    self.stats.resend_bad["delivered_" + ("twice" if len(copies) > 1 else "not_at_seq")] += 1
 
     # ---------------------------------------------------------------- verdict
 
@@ -1053,6 +1481,57 @@ class Soak:
         bad_hist = sum(1 for s in self.storm for seq, text in s.histories if seq in truth and truth[seq] != text)
         self.stats.storm_stream_errors = sum(s.stream_errors for s in self.storm) + bad_hist
 
+    def hostile_failures(self) -> list[str]:
+        a, s = self.args, self.stats
+        fails = []
+        ran = dict(pingflood=s.pingflood_started, roomchurn=s.roomchurn_rooms, flood=s.flood_started,
+                   polite=s.polite_started, resend=s.resend_started, bighistory=s.big_started,
+                   labelclose=s.labelclose_done, origin=s.origin_tried)
+        fails += [f"no_{name}" for name, n in ran.items() if a.hostile_slots.get(name, 0) > 0 and n == 0]
+        counted = lambda c: "/".join(f"{k}={v}" for k, v in c.most_common(3))  # noqa: E731
+        errors = Counter({k: v for k, v in s.churner_errors.items() if k.split("_", 1)[0] in HOSTILE_BEHAVIOURS})
+        if errors:
+            fails.append("hostile_errors:" + counted(errors))
+        if s.pingflood_not_dropped:
+            fails.append(f"pingflood_not_dropped_within_{a.pingflood_max:.0f}s={s.pingflood_not_dropped}")
+        if s.roomchurn_errors:
+            fails.append("roomchurn_errors:" + counted(s.roomchurn_errors))
+        if a.hostile_slots.get("roomchurn", 0) > 0:
+            if self.rooms_with_healthy is None:
+                fails.append("metrics_gauge_switchboard_rooms_missing")
+            elif self.rooms_with_healthy != self.rooms_expected:
+                fails.append(f"rooms_not_freed({self.rooms_with_healthy}/{self.rooms_expected})")
+            if self.rooms_final not in (None, 0):
+                fails.append(f"rooms_left_after_everyone_left({self.rooms_final})")
+        if s.flood_bad:
+            fails.append("flood_not_closed_4029:" + counted(s.flood_bad))
+        if s.polite_closed:
+            fails.append("polite_pipeliner_closed:" + counted(s.polite_closed))
+        if s.resend_bad:
+            fails.append("idempotent_resend:" + counted(s.resend_bad))
+        if s.big_bad:
+            fails.append("big_history:" + counted(s.big_bad))
+        if s.big_started and not s.big_paged:
+            fails.append("big_history_never_paged")
+        if a.hostile_slots.get("labelclose", 0) > 0 and (self.close_series or 0) > a.max_close_series:
+            fails.append(f"close_code_series_{self.close_series}_over_{a.max_close_series}")
+        if s.origin_bad:
+            fails.append("foreign_origin_not_403:" + counted(s.origin_bad))
+        return fails
+
+    def hostile_summary(self) -> str:
+        s = self.stats
+        return (
+            f"pingflood_dropped={s.pingflood_dropped}/{s.pingflood_dropped + s.pingflood_not_dropped}"
+            f"(max={s.pingflood_max_drop_s:.1f}s) roomchurn_rooms={s.roomchurn_rooms} "
+            f"rooms_at_end={self.rooms_with_healthy}/{self.rooms_expected},final={self.rooms_final} "
+            f"flood_4029={s.flood_4029}/{s.flood_started}(max={s.flood_max_close_s:.1f}s) "
+            f"polite_kept={s.polite_kept}/{s.polite_started}(acked={s.polite_acked},rate_limited={s.polite_rate_limited}) "
+            f"resend_same_seq={s.resend_same_seq}/{s.resend_started} big_paged={s.big_paged}/{s.big_started}(ok={s.big_ok}) "
+            f"close_series={self.close_series}(max={self.args.max_close_series}) "
+            f"foreign_origin_403={s.origin_403}/{s.origin_tried}"
+        )
+
     def verdict(self, elapsed: float) -> tuple[bool, str]:
         a, s = self.args, self.stats
         hr = getattr(self, "healthy_result", None) or dict(sent=0, delivered=0, expected=0, lost=0, dup=0,
@@ -1086,6 +1565,7 @@ class Soak:
             fails.append("slow_consumer_bad_close:" + "/".join(f"{k}={v}" for k, v in s.slow_other_close.items()))
         if s.slow_started and not (s.slow_4008 or self.server_4008):
             fails.append("no_4008_seen")
+        fails += self.hostile_failures()
         conn_err = sum(s.connect_errors.values())
         if s.connects and conn_err > a.max_connect_error_rate * (s.connects + conn_err):
             fails.append("connect_errors:" + "/".join(f"{k}={v}" for k, v in s.connect_errors.most_common(3)))
@@ -1109,6 +1589,7 @@ class Soak:
             f"drops_4008={s.slow_4008}(server_4008={self.server_4008 if self.server_4008 is not None else 'n/a'}) "
             f"slow_dropped_no_frame={s.slow_dropped_no_frame} "
             f"frozen_dropped={s.frozen_dropped}/{s.frozen_dropped + s.frozen_not_dropped} "
+            f"{self.hostile_summary()} "
             f"recoveries_ok={s.recoveries_ok} recoveries_failed={s.recoveries_failed} storms={s.storms} "
             f"abrupt_drops={s.drops} normal_closes={s.normal_close_ok} connect_errors={conn_err} "
             f"live_final={self.final_live}({self.final_live_source}) "
@@ -1142,6 +1623,25 @@ def parse_args(argv):
     p.add_argument("--slow-share", type=float, default=0.04)
     p.add_argument("--drop-share", type=float, default=0.43, help="the rest closes normally (1000)")
     p.add_argument("--slow-max", type=float, default=40.0, help="seconds a slow consumer waits to be dropped (default 40)")
+    p.add_argument("--hostile-slots", type=hostile_slots, default=hostile_slots(DEFAULT_HOSTILE_SLOTS),
+                   help=f"churner slots given to each hostile behaviour, NAME=N,... (default {DEFAULT_HOSTILE_SLOTS})")
+    p.add_argument("--hostile-pause", type=lambda v: tuple(float(x) for x in v.split(":")), default=(1.0, 3.0),
+                   help="MIN:MAX seconds a hostile slot waits between runs (default 1:3)")
+    p.add_argument("--pingflood-max", type=float, default=12.0,
+                   help="seconds within which a ping flooder must be dropped (default 12: ping timeout + interval + close timeout + slack)")
+    p.add_argument("--roomchurn-rooms", type=int, default=10, help="unique rooms a room churner goes through per run (default 10)")
+    p.add_argument("--rate-limit", type=float, default=200.0, help="the server's --rate-limit (events/s; soak.sh leaves its default)")
+    p.add_argument("--flood-factor", type=float, default=4.0, help="a flooder sends this many times the rate limit (default 4)")
+    p.add_argument("--flood-close-max", type=float, default=10.0,
+                   help="seconds within which a flooder must get 4029 (default 10: 1 s by the rule at 4 x the limit, "
+                        "the rest for a loaded machine, where the close waits behind hundreds of replies)")
+    p.add_argument("--polite-stint", type=float, default=15.0, help="seconds a polite pipeliner sends near the limit (default 15)")
+    p.add_argument("--big-messages", type=int, default=60,
+                   help="messages of 4,096 U+0001 in the big room (default 60: 1.4 MiB escaped, over a 1 MiB queue)")
+    p.add_argument("--labelclose-conns", type=int, default=4, help="connections a close-code chooser closes per run (default 4)")
+    p.add_argument("--max-close-series", type=int, default=16,
+                   help="switchboard_connections_closed_total series allowed at the end (default 16: the server's 12 "
+                        "known close codes, `other`, and room to spare; one per client-chosen code would exceed it)")
     p.add_argument("--ramp", type=float, default=None, help="seconds to bring the churners up (default 6%% of the run)")
     p.add_argument("--warmup", type=float, default=0.10, help="fraction of the run before the RSS baseline (default 0.1)")
     p.add_argument("--ping-interval", type=float, default=2.0, help="the server's --ping-interval")
@@ -1161,6 +1661,19 @@ def parse_args(argv):
     if a.duration < 20:
         p.error("--duration must be at least 20 seconds")
     return a
+
+
+DEFAULT_HOSTILE_SLOTS = "pingflood=1,roomchurn=1,flood=1,polite=1,resend=2,bighistory=1,labelclose=1,origin=1"
+
+
+def hostile_slots(spec: str) -> dict[str, int]:
+    slots = {}
+    for item in filter(None, spec.split(",")):
+        name, _, count = item.partition("=")
+        if name not in HOSTILE_BEHAVIOURS or not count.isdigit():
+            raise argparse.ArgumentTypeError(f"{item!r}: expected NAME=N with NAME one of {', '.join(HOSTILE_BEHAVIOURS)}")
+        slots[name] = int(count)
+    return slots
 
 
 def raise_nofile() -> None:
@@ -1218,6 +1731,9 @@ def main(argv=None) -> int:
         f"other={dict(s.slow_other_close)} survived={s.slow_survived} "
         f"healthy_send_errors={dict(s.healthy_send_errors)} healthy={getattr(soak, 'healthy_result', None)} "
         f"notes={s.notes[:10]}")
+    log(f"hostile: pingflood pings={s.pingflood_pings} roomchurn_errors={dict(s.roomchurn_errors)} "
+        f"flood_bad={dict(s.flood_bad)} polite_closed={dict(s.polite_closed)} resend_bad={dict(s.resend_bad)} "
+        f"big_bad={dict(s.big_bad)} origin_bad={dict(s.origin_bad)}")
     if soak.rss_baseline and soak.rss_final and s.connects > soak.baseline_connects:
         log(f"rss growth after the baseline: {(soak.rss_final - soak.rss_baseline) / 1024:.0f} KiB over "
             f"{s.connects - soak.baseline_connects} connects "

@@ -76,6 +76,9 @@ struct HTTPEndpointTests {
             #expect(metrics.body.contains("switchboard_connections"))
             #expect(metrics.body.contains("switchboard_messages_out_total"))
             #expect(metrics.body.contains("switchboard_events_in_total"))
+            // Its value is not checked: every test's hub records into the one process-wide
+            // registry (a server process has one hub; the soak checks the value there).
+            #expect(metrics.body.split(separator: "\n").contains { $0.hasPrefix("switchboard_rooms ") })
             await client.close()
         }
     }

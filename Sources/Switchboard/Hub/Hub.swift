@@ -112,7 +112,7 @@ public final class Hub: Sendable {
                         }
                         return room.isEmptyLocked
                     }
-                    if empty { Self.evictIfUnused(room, from: &state) }
+                    if empty { Self.evictIfUnused(room, from: &state, metrics: metrics) }
                 }
                 return .removed
             }
@@ -171,7 +171,7 @@ public final class Hub: Sendable {
     ) async rethrows -> JoinSnapshot? {
         let pinned = state.withLockedValue { state -> Room? in
             guard state.usable[connection.id] != nil else { return nil }
-            let room = Self.room(name, in: &state, lastSeq: nil)
+            let room = Self.room(name, in: &state, lastSeq: nil, metrics: metrics)
             room.joinsInFlight += 1
             return room
         }
@@ -182,7 +182,7 @@ public final class Hub: Sendable {
         } catch {
             state.withLockedValue { state in
                 pinned.joinsInFlight -= 1
-                Self.evictIfUnused(pinned, from: &state)
+                Self.evictIfUnused(pinned, from: &state, metrics: metrics)
             }
             throw error
         }
@@ -205,10 +205,10 @@ public final class Hub: Sendable {
         var snapshot = state.withLockedValue { state -> JoinSnapshot? in
             if let pinned { pinned.joinsInFlight -= 1 }
             guard let handler = connection.handler, state.usable[connection.id] != nil else {
-                if let pinned { Self.evictIfUnused(pinned, from: &state) }
+                if let pinned { Self.evictIfUnused(pinned, from: &state, metrics: metrics) }
                 return nil
             }
-            let room = pinned ?? Self.room(name, in: &state, lastSeq: knownSeq)
+            let room = pinned ?? Self.room(name, in: &state, lastSeq: knownSeq, metrics: metrics)
             state.usable[connection.id]!.rooms.insert(name)
             return room.lock.withLock {
                 deliveries = room.establishLocked(lastSeq: knownSeq)
@@ -230,18 +230,20 @@ public final class Hub: Sendable {
     }
 
     /// The live room `name`, created if there is none. Call with the hub's lock held.
-    private static func room(_ name: String, in state: inout State, lastSeq: Int?) -> Room {
+    private static func room(_ name: String, in state: inout State, lastSeq: Int?, metrics: HubMetrics) -> Room {
         if let room = state.rooms[name] { return room }
         let room = Room(name: name, lastSeq: lastSeq)
         state.rooms[name] = room
+        metrics.rooms.record(state.rooms.count)
         return room
     }
 
     /// Frees `room`'s members, sequencer and outbox links once nobody is in it or joining it.
     /// Call with the hub's lock held; takes the room's.
-    private static func evictIfUnused(_ room: Room, from state: inout State) {
+    private static func evictIfUnused(_ room: Room, from state: inout State, metrics: HubMetrics) {
         guard room.joinsInFlight == 0, state.rooms[room.name] === room, room.lock.withLock({ room.isEmptyLocked }) else { return }
         state.rooms[room.name] = nil
+        metrics.rooms.record(state.rooms.count)
     }
 
     /// Sends the join's reply, then releases the room's deliveries held since `join`.
@@ -265,7 +267,7 @@ public final class Hub: Sendable {
                 }
                 return room.isEmptyLocked
             }
-            if empty { Self.evictIfUnused(room, from: &state) }
+            if empty { Self.evictIfUnused(room, from: &state, metrics: metrics) }
             return true
         }
     }

@@ -8,6 +8,10 @@ struct HubMetrics: Sendable {
     let opens = Counter(label: "switchboard_connections_opened_total")
     let deliveries = Counter(label: "switchboard_messages_out_total")
     let slowConsumers = Counter(label: "switchboard_slow_consumer_drops_total")
+    /// Rooms the hub holds (members or a join in flight), so that rooms left behind show.
+    /// Recorded under the hub's lock, so that creations and evictions on different threads
+    /// cannot record out of order; a gauge is a store, it never calls back into the hub.
+    let rooms = Gauge(label: "switchboard_rooms")
     private let live = ManagedAtomic<Int>(0)
     /// One series per close code the server itself knows, made up front. A peer chooses its
     /// close code (any of 3000–4999 is valid on the wire), so a label taken from it would let

@@ -94,7 +94,11 @@ public struct ChatServer: Sendable {
         let app = try makeApplication(onListening: onListening)
         let drain = HubDrainService(hub: hub, state: state, drainTimeout: configuration.drainTimeout)
         let loops = EventLoopGroupService(ownedGroup: ownsEventLoopGroup ? eventLoopGroup : nil)
-        return ServiceGroup(configuration: .init(services: [loops, hub, app, drain], gracefulShutdownSignals: signals, logger: logger))
+        var services: [any Service] = [loops, hub, app, drain]
+        if let interval = configuration.heapTrimInterval {
+            services.append(HeapTrimService(hub: hub, interval: interval, logger: logger))
+        }
+        return ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: signals, logger: logger))
     }
 
     /// Who may upgrade: `/ws` with a valid ticket from an allowed origin; the echo endpoint

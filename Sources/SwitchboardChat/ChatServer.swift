@@ -95,7 +95,8 @@ public struct ChatServer: Sendable {
         let drain = HubDrainService(hub: hub, state: state, drainTimeout: configuration.drainTimeout)
         let loops = EventLoopGroupService(ownedGroup: ownsEventLoopGroup ? eventLoopGroup : nil)
         var services: [any Service] = [loops, hub, app, drain]
-        if let interval = configuration.heapTrimInterval {
+        // Only where there is a trim: a service that returns early would end the group.
+        if let interval = configuration.heapTrimInterval, HeapTrimmer.isAvailable {
             services.append(HeapTrimService(hub: hub, interval: interval, logger: logger))
         }
         return ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: signals, logger: logger))

@@ -19,7 +19,6 @@ struct HeapTrimService: Service {
     private static let trimSeconds = FloatingPointCounter(label: "switchboard_heap_trim_seconds_total")
 
     func run() async throws {
-        guard HeapTrimmer.isAvailable else { return }
         let hub = hub, interval = interval, logger = logger
         // Ends with graceful shutdown: the trims are no use to a server that is stopping.
         await cancelWhenGracefulShutdown {

@@ -12,13 +12,18 @@ import Glibc
 /// releases the whole free pages inside the arenas as well.
 ///
 /// Looked up at run time: Swift's Glibc module does not declare it, and other C libraries
-/// (musl, Darwin) have none, where `trim()` does nothing.
+/// (musl, Darwin) have none, where `trim()` does nothing and `isAvailable` is false.
 enum HeapTrimmer {
     private typealias Trim = @convention(c) (Int) -> Int32
 
     private static let function: Trim? = {
         #if canImport(Glibc)
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
+        let everywhere = UnsafeMutableRawPointer(bitPattern: 0)  // RTLD_DEFAULT
+        // Under a sanitizer (ThreadSanitizer in scripts/test) malloc is the sanitizer's own
+        // allocator, and glibc's trim would walk arenas that hold next to nothing.
+        guard dlsym(everywhere, "__sanitizer_get_heap_size") == nil,
+            let symbol = dlsym(everywhere, "malloc_trim")
+        else { return nil }
         return unsafeBitCast(symbol, to: Trim.self)
         #else
         return nil

@@ -70,6 +70,9 @@ public struct ChatConfiguration: Sendable {
     public var echoPath: String?
     /// Event-loop threads; nil sizes the group from the CPUs this process may run on.
     public var eventLoopThreads: Int?
+    /// How often the heap's free pages go back to the system after connections came or
+    /// went (glibc only; see `HeapTrimService`); nil never.
+    public var heapTrimInterval: Duration? = .seconds(10)
 
     public init() {}
 }

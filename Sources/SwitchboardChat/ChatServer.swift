@@ -122,7 +122,12 @@ public struct ChatServer: Sendable {
         let app = try makeApplication(onListening: onListening)
         let drain = HubDrainService(hub: hub, state: state, drainTimeout: configuration.drainTimeout)
         let loops = EventLoopGroupService(ownedGroup: ownsEventLoopGroup ? eventLoopGroup : nil)
-        return ServiceGroup(configuration: .init(services: [loops, hub, app, drain], gracefulShutdownSignals: signals, logger: logger))
+        var services: [any Service] = [loops, hub, app, drain]
+        // Only where there is a trim: a service that returns early would end the group.
+        if let interval = configuration.heapTrimInterval, HeapTrimmer.isAvailable {
+            services.append(HeapTrimService(hub: hub, interval: interval, logger: logger))
+        }
+        return ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: signals, logger: logger))
     }
 
     /// Who may upgrade: `/ws` with a valid ticket from an allowed origin; the echo endpoint

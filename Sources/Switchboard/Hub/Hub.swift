@@ -29,6 +29,7 @@ public final class Hub: Sendable {
         /// Rooms with members or a join in flight: a room is evicted with its last member.
         var rooms: [String: Room] = [:]
         var outboxes: [ObjectIdentifier: EventLoopOutbox] = [:]
+        var opened = 0
     }
 
     /// Lock order: this lock, then a room's (`Room.lock`), then an outbox's
@@ -64,6 +65,9 @@ public final class Hub: Sendable {
     /// Transports still open (includes connections that are closing).
     public var openTransportCount: Int { state.withLockedValue { $0.open.count } }
     public var isAccepting: Bool { state.withLockedValue { $0.accepting } }
+    /// Connections registered since the hub started (a connect storm moves it, a steady
+    /// population does not).
+    public var connectionsOpened: Int { state.withLockedValue { $0.opened } }
 
     /// Every event loop's outbox created so far.
     var outboxes: [EventLoopOutbox] { state.withLockedValue { Array($0.outboxes.values) } }
@@ -83,6 +87,7 @@ public final class Hub: Sendable {
             guard state.accepting else { return false }
             state.usable[connection.id] = Record(connection: connection)
             state.open[connection.id] = connection
+            state.opened += 1
             return true
         }
         if registered { metrics.opened() }

@@ -180,23 +180,20 @@ struct ChatEvents: Sendable {
             return  // the connection went away meanwhile
         }
         do {
-            let ack: JoinAck
+            let messages: [StoredMessage], more: Bool, recovered: Bool?
             if let since, epoch == nil || epoch == position.epoch {
                 let slice = try await store.history(room: room, after: since, through: snapshot.lastSeq, limit: recoveryLimit)
                 let page = fit(slice.messages, keep: .oldest)
-                ack = JoinAck(
-                    room: room, members: snapshot.members, seq: snapshot.lastSeq, epoch: position.epoch,
-                    history: page.messages.map(HistoryEntry.init), more: slice.more || page.cut,
-                    recovered: slice.complete && since <= snapshot.lastSeq
-                )
+                (messages, more, recovered) = (page.messages, slice.more || page.cut, slice.complete && since <= snapshot.lastSeq)
             } else {
                 let slice = try await store.history(room: room, before: snapshot.lastSeq + 1, limit: historyLimit)
                 let page = fit(slice.messages, keep: .newest)
-                ack = JoinAck(
-                    room: room, members: snapshot.members, seq: snapshot.lastSeq, epoch: position.epoch,
-                    history: page.messages.map(HistoryEntry.init), more: page.cut, recovered: since.map { _ in false }
-                )
+                (messages, more, recovered) = (page.messages, page.cut, since.map { _ in false })
             }
+            let ack = JoinAck(
+                room: room, members: snapshot.members, seq: snapshot.lastSeq, epoch: position.epoch,
+                history: messages.map(HistoryEntry.init), more: more, recovered: recovered
+            )
             context.hub.completeJoin(context.connection, room: room, reply: try context.ackFrame(ack))
         } catch {
             // The join did not happen as far as the client knows: undo it (a join that was a

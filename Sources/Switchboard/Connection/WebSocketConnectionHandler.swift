@@ -155,14 +155,15 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     }
 
     private func violation(context: ChannelHandlerContext, _ code: CloseCode, _ reason: String) {
-        switch state.violationFound(code, reason: reason) {
+        let action = state.violationFound(code, reason: reason)
+        guard action != .none else { return }
+        logger.debug("protocol violation", metadata: connection.logMetadata.merging(["reason": "\(reason)", "code": "\(code)"]) { $1 })
+        switch action {
         case .none:
             return
-        case .failNow(let code, let reason):
-            logger.debug("protocol violation", metadata: connection.logMetadata.merging(["reason": "\(reason)", "code": "\(code)"]) { $1 })
+        case .failNow:
             fail(code, reason: reason)
         case .queueWithBackstop(let stop):
-            logger.debug("protocol violation", metadata: connection.logMetadata.merging(["reason": "\(reason)", "code": "\(code)"]) { $1 })
             hand(.stop(stop), context: context)
             scheduleCloseTimer(context) { $0.fail(code, reason: reason) }
         }

@@ -93,4 +93,7 @@ struct LoopBoundHandler: @unchecked Sendable {
     }
 
     func isSame(as other: LoopBoundHandler) -> Bool { handler === other.handler }
+
+    /// Immutable, so readable from any thread.
+    var user: String { handler.connection.user }
 }

@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Switchboard
+
+/// This node's life in `switchboard_nodes`: a heartbeat every third of the node timeout,
+/// a sweep that declares silent nodes dead (their users leave, announced once, on every
+/// node), and the tables' housekeeping.
+struct PostgresNodeRegistry: Sendable {
+    let database: ClusterDatabase
+    let nodeID: UUID
+    let nodeName: String
+    let nodeTimeout: Duration
+    let presence: PostgresPresence
+    let tickets: PostgresTicketStore
+    let logger: Logger
+    /// How long a resend's idempotency key is remembered: the protocol promises at least
+    /// five minutes; twice that covers a client that retries late.
+    static let idempotencyWindowSeconds = 600
+    static let housekeepingInterval: Duration = .seconds(60)
+
+    /// Registers this node's new life, purging the presence of a previous life with the same
+    /// name (restarted, perhaps after `kill -9`) at once rather than after its timeout.
+    static func register(_ connection: PostgresConnection, nodeID: UUID, name: String, logger: Logger) async throws {
+        for try await purged in try await connection.query(
+            "SELECT switchboard_register_node(\(nodeID), \(name))", logger: logger
+        ).decode(Int.self) where purged > 0 {
+            logger.notice("purged a previous life's presence", metadata: ["node": "\(name)", "entries": "\(purged)"])
+        }
+    }
+
+    func run(hub: Hub) async {
+        let beat = max(nodeTimeout / 3, .milliseconds(200))
+        var sinceHousekeeping = Duration.zero
+        while !Task.isCancelled {
+            do {
+                try await heartbeat(hub: hub)
+                try await sweep()
+                sinceHousekeeping += beat
+                if sinceHousekeeping >= Self.housekeepingInterval {
+                    sinceHousekeeping = .zero
+                    try await housekeeping()
+                }
+            } catch {
+                logger.debug("node heartbeat failed", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: beat)
+        }
+    }
+
+    private func heartbeat(hub: Hub) async throws {
+        let id = nodeID
+        let alive = try await database.run { client in
+            var found = false
+            for try await _ in try await client.query(
+                "UPDATE switchboard_nodes SET heartbeat = now() WHERE id = \(id) RETURNING id"
+            ).decode(UUID.self) {
+                found = true
+            }
+            return found
+        }
+        guard !alive else { return }
+        // The others declared this node dead (it could not reach the database for longer
+        // than the timeout) and purged its presence: come back, and write it again.
+        logger.warning("this node was declared dead by the cluster; registering again")
+        let name = nodeName
+        try await database.run { client in
+            _ = try await client.query("SELECT switchboard_register_node(\(id), \(name))")
+        }
+        presence.reassert(from: hub)
+    }
+
+    private func sweep() async throws {
+        let seconds = Double(nodeTimeout.components.seconds) + Double(nodeTimeout.components.attoseconds) / 1e18
+        let purged = try await database.run { client in
+            var purged = 0
+            for try await count in try await client.query(
+                "SELECT switchboard_sweep_nodes(\(seconds) * interval '1 second')"
+            ).decode(Int.self) {
+                purged = count
+            }
+            return purged
+        }
+        if purged > 0 { logger.notice("purged the presence of nodes that stopped", metadata: ["entries": "\(purged)"]) }
+    }
+
+    private func housekeeping() async throws {
+        try await tickets.sweep()
+        let window = Self.idempotencyWindowSeconds
+        try await database.run { client in
+            _ = try await client.query(
+                "DELETE FROM switchboard_idempotency WHERE created < now() - \(window) * interval '1 second'"
+            )
+        }
+    }
+
+    /// A graceful stop: this node's users leave now, not after the timeout.
+    func deregister() async {
+        let id = nodeID
+        do {
+            try await database.run { client in
+                _ = try await client.query("DELETE FROM switchboard_nodes WHERE id = \(id)")
+                _ = try await client.query("SELECT switchboard_purge_node(\(id))")
+            }
+        } catch {
+            logger.warning("could not deregister this node; the others will after its timeout", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import PostgresNIO
+import Switchboard
+
+/// Rooms' `seq`, epochs, messages and idempotency keys in PostgreSQL, shared by every node.
+///
+/// An append is one call of `switchboard_append` (one round trip, one transaction): the room
+/// row's lock orders appends, so `seq` has no gaps and commit order is `seq` order; the
+/// message's NOTIFY leaves at that COMMIT. The caller's ack goes out only after this returns,
+/// so an acknowledged message is committed. Retention is enforced in the same transaction.
+public struct PostgresRoomStore: RoomStore {
+    let database: ClusterDatabase
+    public let maxMessagesPerRoom: Int
+
+    init(database: ClusterDatabase, maxMessagesPerRoom: Int) {
+        self.database = database
+        self.maxMessagesPerRoom = maxMessagesPerRoom
+    }
+
+    public func append(room: String, from: String, message: String, sent: Date, idempotencyKey: String?) async throws -> AppendOutcome {
+        let retention = maxMessagesPerRoom
+        let (seq, duplicate) = try await database.run { client in
+            let rows = try await client.query(
+                "SELECT seq, duplicate FROM switchboard_append(\(room), \(from), \(message), \(sent), \(idempotencyKey), \(retention))"
+            )
+            for try await row in rows.decode((Int, Bool).self) { return row }
+            throw StoreUnavailableError("append returned no row")
+        }
+        if duplicate { return .duplicate(seq: seq) }
+        return .stored(StoredMessage(room: room, seq: seq, from: from, message: message, sent: sent))
+    }
+
+    public func position(room: String) async throws -> RoomPosition {
+        try await database.run { client in
+            for try await (epoch, seq) in try await client.query(
+                "SELECT epoch, seq FROM switchboard_position(\(room))"
+            ).decode((String, Int).self) {
+                return RoomPosition(epoch: epoch, seq: seq)
+            }
+            throw StoreUnavailableError("position returned no row")
+        }
+    }
+
+    public func history(room: String, after: Int, through: Int, limit: Int) async throws -> HistorySlice {
+        let position = try await position(room: room)
+        let after = max(after, 0)
+        let last = min(through, position.seq)
+        guard after < last else { return HistorySlice(messages: [], complete: true, epoch: position.epoch) }
+        // One more than asked tells whether there is more.
+        let messages = try await messages(
+            "SELECT seq, sender, body, sent FROM switchboard_messages WHERE room = \(room) AND seq > \(after) AND seq <= \(last) ORDER BY seq LIMIT \(max(limit, 0) + 1)",
+            room: room
+        )
+        let page = Array(messages.prefix(max(limit, 0)))
+        // Retention deletes from the oldest end: a missing first message means it was trimmed.
+        let complete = messages.first?.seq == after + 1
+        return HistorySlice(messages: page, complete: complete, more: messages.count > page.count, epoch: position.epoch)
+    }
+
+    public func history(room: String, before: Int, limit: Int) async throws -> HistorySlice {
+        let position = try await position(room: room)
+        let newestFirst = try await messages(
+            "SELECT seq, sender, body, sent FROM switchboard_messages WHERE room = \(room) AND seq < \(before) ORDER BY seq DESC LIMIT \(max(limit, 0) + 1)",
+            room: room
+        )
+        let page = newestFirst.prefix(max(limit, 0)).reversed()
+        return HistorySlice(messages: Array(page), complete: true, more: newestFirst.count > page.count, epoch: position.epoch)
+    }
+
+    /// Messages of `room` after `seq`, oldest first, at most `limit`: what a node fetches when
+    /// a notification did not carry the message or was lost.
+    func messages(of room: String, after seq: Int, limit: Int) async throws -> [StoredMessage] {
+        try await messages(
+            "SELECT seq, sender, body, sent FROM switchboard_messages WHERE room = \(room) AND seq > \(seq) ORDER BY seq LIMIT \(limit)",
+            room: room
+        )
+    }
+
+    private func messages(_ query: PostgresQuery, room: String) async throws -> [StoredMessage] {
+        try await database.run { client in
+            var messages: [StoredMessage] = []
+            for try await (seq, sender, body, sent) in try await client.query(query).decode((Int, String, String, Date).self) {
+                messages.append(StoredMessage(room: room, seq: seq, from: sender, message: body, sent: sent))
+            }
+            return messages
+        }
+    }
+}

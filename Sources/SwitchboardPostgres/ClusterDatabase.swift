@@ -63,7 +63,7 @@ public final class ClusterDatabase: Sendable {
         } catch {
             guard Self.meansUnreachable(error) else { throw error }
             markReachable(false)
-            throw StoreUnavailableError("\(error)")
+            throw StoreUnavailableError(String(reflecting: error))
         }
     }
 

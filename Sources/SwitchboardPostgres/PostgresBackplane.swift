@@ -86,7 +86,11 @@ final class PostgresBackplane: Sendable {
                 }
             } catch {
                 if !Task.isCancelled {
-                    logger.warning("backplane listener lost", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                    // Once per outage at warning level; the retries that follow at debug.
+                    logger.log(
+                        level: attempt == 0 ? .warning : .debug, "backplane listener lost",
+                        metadata: ["error": "\(String(reflecting: error))", "attempt": "\(attempt)"]
+                    )
                 }
                 // A listener that cannot even connect means the node cannot reach its database.
                 if connection == nil { database.markReachable(false) }
@@ -137,7 +141,7 @@ final class PostgresBackplane: Sendable {
                     }
                     if messages.count == Self.fetchLimit { rooms.mark(room) }
                 } catch {
-                    logger.debug("backplane fetch failed", metadata: ["room": "\(room)", "error": "\(error)"])
+                    logger.debug("backplane fetch failed", metadata: ["room": "\(room)", "error": "\(String(reflecting: error))"])
                     // The poll marks it again once the database answers.
                 }
             }
@@ -164,7 +168,7 @@ final class PostgresBackplane: Sendable {
                     if let delivered = live[room] ?? nil, seq > delivered { rooms.mark(room) }
                 }
             } catch {
-                logger.debug("backplane poll failed", metadata: ["error": "\(error)"])
+                logger.debug("backplane poll failed", metadata: ["error": "\(String(reflecting: error))"])
             }
         }
     }

@@ -95,7 +95,7 @@ public final class PostgresCluster: Sendable {
                 guard ContinuousClock.now < deadline, ClusterDatabase.meansUnreachable(error) else {
                     throw PostgresClusterError("could not set up the cluster database at \(PostgresURL.redacted(configuration.url)): \(String(reflecting: error))")
                 }
-                logger.warning("database not reachable yet; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+                logger.warning("database not reachable yet; retrying", metadata: ["attempt": "\(attempt)", "error": "\(String(reflecting: error))"])
                 try await Task.sleep(for: backoff.delay(attempt: attempt))
             }
         }

@@ -3,9 +3,14 @@ import Logging
 import PostgresNIO
 import Switchboard
 
-/// This node's life in `switchboard_nodes`: a heartbeat every third of the node timeout,
+/// This node's life in `switchboard_nodes`: a heartbeat every fifth of the node timeout,
 /// a sweep that declares silent nodes dead (their users leave, announced once, on every
 /// node), and the tables' housekeeping.
+///
+/// The timeout is the bound on how long a dead node's users linger. A node that dies right
+/// after a heartbeat is declared dead by the first sweep after three fifths of the timeout
+/// (a live node misses two beats before that), and sweeps run every fifth: its users leave
+/// within four fifths of the timeout, plus a query's time.
 struct PostgresNodeRegistry: Sendable {
     let database: ClusterDatabase
     let nodeID: UUID
@@ -30,7 +35,7 @@ struct PostgresNodeRegistry: Sendable {
     }
 
     func run(hub: Hub) async {
-        let beat = max(nodeTimeout / 3, .milliseconds(200))
+        let beat = max(nodeTimeout / 5, .milliseconds(100))
         var sinceHousekeeping = Duration.zero
         while !Task.isCancelled {
             do {
@@ -42,7 +47,7 @@ struct PostgresNodeRegistry: Sendable {
                     try await housekeeping()
                 }
             } catch {
-                logger.debug("node heartbeat failed", metadata: ["error": "\(error)"])
+                logger.debug("node heartbeat failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             try? await Task.sleep(for: beat)
         }
@@ -71,7 +76,8 @@ struct PostgresNodeRegistry: Sendable {
     }
 
     private func sweep() async throws {
-        let seconds = Double(nodeTimeout.components.seconds) + Double(nodeTimeout.components.attoseconds) / 1e18
+        let silence = nodeTimeout * 0.6
+        let seconds = Double(silence.components.seconds) + Double(silence.components.attoseconds) / 1e18
         let purged = try await database.run { client in
             var purged = 0
             for try await count in try await client.query(
@@ -103,7 +109,7 @@ struct PostgresNodeRegistry: Sendable {
                 _ = try await client.query("SELECT switchboard_purge_node(\(id))")
             }
         } catch {
-            logger.warning("could not deregister this node; the others will after its timeout", metadata: ["error": "\(error)"])
+            logger.warning("could not deregister this node; the others will after its timeout", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 }

@@ -98,7 +98,7 @@ public final class PostgresPresence: PresenceDirectory {
             }
             return true
         } catch {
-            logger.debug("presence write failed", metadata: ["room": "\(key.room)", "error": "\(error)"])
+            logger.debug("presence write failed", metadata: ["room": "\(key.room)", "error": "\(String(reflecting: error))"])
             return false
         }
     }

@@ -58,8 +58,12 @@ public final class PostgresCluster: Sendable {
         var poolConfiguration = url.clientConfiguration(applicationName: "switchboard")
         poolConfiguration.options.maximumConnections = configuration.maxConnections
         poolConfiguration.options.connectTimeout = configuration.queryTimeout
+        // The pool logs every failed connection attempt at info: a flood while the database
+        // is down, which the node's own "database unreachable" already says once.
+        var poolLogger = logger
+        if poolLogger.logLevel > .debug { poolLogger.logLevel = max(poolLogger.logLevel, .warning) }
         database = ClusterDatabase(
-            client: PostgresClient(configuration: poolConfiguration, backgroundLogger: logger),
+            client: PostgresClient(configuration: poolConfiguration, backgroundLogger: poolLogger),
             timeout: configuration.queryTimeout, logger: logger
         )
         store = PostgresRoomStore(database: database, maxMessagesPerRoom: configuration.roomRetention)

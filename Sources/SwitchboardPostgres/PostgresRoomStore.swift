@@ -42,7 +42,7 @@ public struct PostgresRoomStore: RoomStore {
     }
 
     public func history(room: String, after: Int, through: Int, limit: Int) async throws -> HistorySlice {
-        let position = try await position(room: room)
+        guard let position = try await existingPosition(room: room) else { return HistorySlice(messages: [], complete: true) }
         let after = max(after, 0)
         let last = min(through, position.seq)
         guard after < last else { return HistorySlice(messages: [], complete: true, epoch: position.epoch) }
@@ -58,13 +58,27 @@ public struct PostgresRoomStore: RoomStore {
     }
 
     public func history(room: String, before: Int, limit: Int) async throws -> HistorySlice {
-        let position = try await position(room: room)
+        guard let position = try await existingPosition(room: room) else { return HistorySlice(messages: [], complete: true) }
         let newestFirst = try await messages(
             "SELECT seq, sender, body, sent FROM switchboard_messages WHERE room = \(room) AND seq < \(before) ORDER BY seq DESC LIMIT \(max(limit, 0) + 1)",
             room: room
         )
         let page = newestFirst.prefix(max(limit, 0)).reversed()
         return HistorySlice(messages: Array(page), complete: true, more: newestFirst.count > page.count, epoch: position.epoch)
+    }
+
+    /// The room's position if it has a row. Reading history creates no room: asking for the
+    /// history of ever new names must not grow the table (a room with no row has no
+    /// messages, and no epoch yet: the first join or message gives it one).
+    private func existingPosition(room: String) async throws -> RoomPosition? {
+        try await database.run { client in
+            for try await (epoch, seq) in try await client.query(
+                "SELECT epoch, seq FROM switchboard_rooms WHERE room = \(room)"
+            ).decode((String, Int).self) {
+                return RoomPosition(epoch: epoch, seq: seq)
+            }
+            return nil
+        }
     }
 
     /// Messages of `room` after `seq`, oldest first, at most `limit`: what a node fetches when

@@ -89,6 +89,20 @@ struct PostgresRoomStoreTests {
         #expect(abs((read.first?.sent.timeIntervalSince1970 ?? 0) - sent.timeIntervalSince1970) < 0.001)
     }
 
+    @Test("reading the history of rooms nobody joined creates no rooms (ever new names cannot grow the table)")
+    func historyCreatesNoRooms() async throws {
+        let url = try await TestDatabase.create()
+        let rooms = try await TestDatabase.withCluster(url: url) { cluster in
+            for index in 0..<50 {
+                let forward = try await cluster.store.history(room: "probe\(index)", after: 0, through: .max, limit: 10)
+                let backward = try await cluster.store.history(room: "probe\(index)", before: 100, limit: 10)
+                #expect(forward.messages.isEmpty && backward.messages.isEmpty && forward.complete)
+            }
+            return try await cluster.database.client.query("SELECT count(*) FROM switchboard_rooms").decode(Int.self).reduce(0) { $0 + $1 }
+        }
+        #expect(rooms == 0)
+    }
+
     @Test("nodes starting at once migrate the schema once, without errors")
     func concurrentMigration() async throws {
         let url = try await TestDatabase.create()

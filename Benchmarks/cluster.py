@@ -39,6 +39,16 @@ def cpu_seconds(pid):
         return 0.0
 
 
+def parse_seconds(text):
+    if text.endswith("ms"):
+        return float(text[:-2]) / 1000
+    if text.endswith("s"):
+        return float(text[:-1])
+    if text.endswith("m"):
+        return float(text[:-1]) * 60
+    return float(text)
+
+
 def postgres_pids():
     out = subprocess.run(["pgrep", "-u", "postgres"], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
@@ -85,18 +95,28 @@ def run_setup(args, nodes, rate):
                  "--senders", "10", "--rate", str(rate), "--duration", args.duration, "--threads", "1"]
         for port in ports:
             bench += ["--url", f"http://127.0.0.1:{port}"]
-        before_nodes = sum(cpu_seconds(s.pid) for s in servers)
-        before_pg = postgres_cpu() if nodes else 0.0
-        result = subprocess.run(bench, capture_output=True, text=True)
-        after_nodes = sum(cpu_seconds(s.pid) for s in servers)
-        after_pg = postgres_cpu() if nodes else 0.0
-        if result.returncode != 0:
-            print(result.stderr[-2000:], file=sys.stderr)
-        report = json.loads(result.stdout)
+        # CPU is read over the sending phase only: from the bench's "sending" line to the
+        # end of its duration plus a second for the last deliveries (connecting, joining
+        # and the closing at the end are not what is compared).
+        process = subprocess.Popen(bench, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stderr_lines = []
+        before_nodes = before_pg = after_nodes = after_pg = None
+        for line in process.stderr:
+            stderr_lines.append(line)
+            if before_nodes is None and line.strip().startswith("sending"):
+                before_nodes = sum(cpu_seconds(s.pid) for s in servers)
+                before_pg = postgres_cpu() if nodes else 0.0
+                time.sleep(parse_seconds(args.duration) + 1)
+                after_nodes = sum(cpu_seconds(s.pid) for s in servers)
+                after_pg = postgres_cpu() if nodes else 0.0
+        stdout = process.stdout.read()
+        process.wait()
+        if process.returncode != 0 or before_nodes is None:
+            print("".join(stderr_lines[-30:]), file=sys.stderr)
+            before_nodes = after_nodes = before_pg = after_pg = 0.0
+        report = json.loads(stdout)
         fanout = report.get("fanout") or {}
         deliveries = fanout.get("received_deliveries") or 0
-        # The bench's window includes connecting and joining: the CPU is read around the
-        # whole run, so per delivery it is an upper bound, the same for every setup.
         return {
             "setup": "memory, 1 node" if nodes == 0 else f"postgres, {nodes} node{'s' if nodes > 1 else ''}",
             "rate": rate,

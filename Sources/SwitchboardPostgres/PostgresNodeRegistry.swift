@@ -10,7 +10,8 @@ import Switchboard
 /// The timeout is the bound on how long a dead node's users linger. A node that dies right
 /// after a heartbeat is declared dead by the first sweep after three fifths of the timeout
 /// (a live node misses two beats before that), and sweeps run every fifth: its users leave
-/// within four fifths of the timeout, plus a query's time.
+/// within four fifths of the timeout, plus a query's time (if another node has been in
+/// contact with the database for a whole timeout: see `run`).
 struct PostgresNodeRegistry: Sendable {
     let database: ClusterDatabase
     let nodeID: UUID
@@ -37,16 +38,25 @@ struct PostgresNodeRegistry: Sendable {
     func run(hub: Hub) async {
         let beat = max(nodeTimeout / 5, .milliseconds(100))
         var sinceHousekeeping = Duration.zero
+        // When the database comes back from an outage every node's last heartbeat is old:
+        // the first node to sweep would declare all the others dead, and their users would
+        // leave and come back. A node sweeps only once it has been in contact for a whole
+        // timeout, by which time every live node has beaten again. (At start, too: a node
+        // that just came up has no reason to be the first judge.)
+        var inContactSince: ContinuousClock.Instant?
         while !Task.isCancelled {
             do {
                 try await heartbeat(hub: hub)
-                try await sweep()
+                let contact = inContactSince ?? ContinuousClock.now
+                inContactSince = contact
+                if ContinuousClock.now - contact >= nodeTimeout { try await sweep() }
                 sinceHousekeeping += beat
                 if sinceHousekeeping >= Self.housekeepingInterval {
                     sinceHousekeeping = .zero
                     try await housekeeping()
                 }
             } catch {
+                inContactSince = nil
                 logger.debug("node heartbeat failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             try? await Task.sleep(for: beat)

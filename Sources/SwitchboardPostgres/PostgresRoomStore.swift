@@ -4,30 +4,46 @@ import Switchboard
 
 /// Rooms' `seq`, epochs, messages and idempotency keys in PostgreSQL, shared by every node.
 ///
-/// An append is one call of `switchboard_append` (one round trip, one transaction): the room
+/// An append is one call of `switchboard_append` (one round trip, one transaction), with
+/// whatever else this node is appending to the room meanwhile (`AppendBatcher`): the room
 /// row's lock orders appends, so `seq` has no gaps and commit order is `seq` order; the
-/// message's NOTIFY leaves at that COMMIT. The caller's ack goes out only after this returns,
-/// so an acknowledged message is committed. Retention is enforced in the same transaction.
+/// messages' NOTIFYs leave at that COMMIT. The caller's ack goes out only after this
+/// returns, so an acknowledged message is committed. Retention is enforced in the same
+/// transaction.
 public struct PostgresRoomStore: RoomStore {
     let database: ClusterDatabase
     public let maxMessagesPerRoom: Int
+    private let batcher: AppendBatcher
 
     init(database: ClusterDatabase, maxMessagesPerRoom: Int) {
         self.database = database
         self.maxMessagesPerRoom = maxMessagesPerRoom
+        batcher = AppendBatcher { room, requests in
+            try await database.run { client in
+                var outcomes: [AppendOutcome] = []
+                outcomes.reserveCapacity(requests.count)
+                let rows = try await client.query(
+                    """
+                    SELECT seq, duplicate FROM switchboard_append(\(room), \(requests.map(\.from)), \(requests.map(\.message)),
+                        \(requests.map(\.sent)), \(requests.map { $0.idempotencyKey ?? "" }), \(maxMessagesPerRoom))
+                    """
+                )
+                var index = 0
+                for try await (seq, duplicate) in rows.decode((Int, Bool).self) {
+                    guard index < requests.count else { break }
+                    let request = requests[index]
+                    outcomes.append(duplicate
+                        ? .duplicate(seq: seq)
+                        : .stored(StoredMessage(room: room, seq: seq, from: request.from, message: request.message, sent: request.sent)))
+                    index += 1
+                }
+                return outcomes
+            }
+        }
     }
 
     public func append(room: String, from: String, message: String, sent: Date, idempotencyKey: String?) async throws -> AppendOutcome {
-        let retention = maxMessagesPerRoom
-        let (seq, duplicate) = try await database.run { client in
-            let rows = try await client.query(
-                "SELECT seq, duplicate FROM switchboard_append(\(room), \(from), \(message), \(sent), \(idempotencyKey), \(retention))"
-            )
-            for try await row in rows.decode((Int, Bool).self) { return row }
-            throw StoreUnavailableError("append returned no row")
-        }
-        if duplicate { return .duplicate(seq: seq) }
-        return .stored(StoredMessage(room: room, seq: seq, from: from, message: message, sent: sent))
+        try await batcher.append(room: room, .init(from: from, message: message, sent: sent, idempotencyKey: idempotencyKey))
     }
 
     public func position(room: String) async throws -> RoomPosition {

@@ -88,46 +88,56 @@ enum PostgresSchema {
         END $$;
         ;;
 
-        -- Stores a message with the room's next seq, or recognises a resend by its key.
-        -- The room row's lock makes commit order seq order; the NOTIFY goes out at COMMIT,
-        -- with the message when it fits in NOTIFY's 8000 bytes, else only its room and seq
-        -- (the listeners fetch it).
+        -- Stores a batch of messages for one room, in order, each with the room's next
+        -- seq, or recognises a resend by its key (also one earlier in the same batch). The
+        -- room row's lock makes commit order seq order; one transaction (one WAL flush) for
+        -- the batch. Each message's NOTIFY goes out at COMMIT, in order, with the message
+        -- when it fits in NOTIFY's 8000 bytes, else only its room and seq (the listeners
+        -- fetch it). Returns one row per message, in the order given. An empty key is none.
         CREATE FUNCTION switchboard_append(
-            p_room text, p_sender text, p_body text, p_sent timestamptz, p_key text, p_retention bigint
+            p_room text, p_senders text[], p_bodies text[], p_sent timestamptz[], p_keys text[], p_retention bigint
         ) RETURNS TABLE (seq bigint, duplicate boolean)
         LANGUAGE plpgsql AS $$
         #variable_conflict use_column
         DECLARE
+            v_index integer;
             v_seq bigint;
+            v_key text;
             v_payload text;
         BEGIN
             INSERT INTO switchboard_rooms (room, epoch) VALUES (p_room, gen_random_uuid()::text)
                 ON CONFLICT (room) DO NOTHING;
-            PERFORM 1 FROM switchboard_rooms r WHERE r.room = p_room FOR UPDATE;
-            IF p_key IS NOT NULL THEN
-                SELECT i.seq INTO v_seq FROM switchboard_idempotency i
-                    WHERE i.room = p_room AND i.sender = p_sender AND i.key = p_key;
-                IF FOUND THEN
-                    RETURN QUERY SELECT v_seq, true;
-                    RETURN;
+            SELECT r.seq INTO v_seq FROM switchboard_rooms r WHERE r.room = p_room FOR UPDATE;
+            FOR v_index IN 1 .. coalesce(array_length(p_senders, 1), 0) LOOP
+                v_key := nullif(p_keys[v_index], '');
+                IF v_key IS NOT NULL THEN
+                    PERFORM 1 FROM switchboard_idempotency i
+                        WHERE i.room = p_room AND i.sender = p_senders[v_index] AND i.key = v_key;
+                    IF FOUND THEN
+                        RETURN QUERY SELECT i.seq, true FROM switchboard_idempotency i
+                            WHERE i.room = p_room AND i.sender = p_senders[v_index] AND i.key = v_key;
+                        CONTINUE;
+                    END IF;
                 END IF;
-            END IF;
-            UPDATE switchboard_rooms r SET seq = r.seq + 1 WHERE r.room = p_room RETURNING r.seq INTO v_seq;
-            INSERT INTO switchboard_messages (room, seq, sender, body, sent)
-                VALUES (p_room, v_seq, p_sender, p_body, p_sent);
-            IF p_key IS NOT NULL THEN
-                INSERT INTO switchboard_idempotency (room, sender, key, seq) VALUES (p_room, p_sender, p_key, v_seq);
-            END IF;
+                v_seq := v_seq + 1;
+                INSERT INTO switchboard_messages (room, seq, sender, body, sent)
+                    VALUES (p_room, v_seq, p_senders[v_index], p_bodies[v_index], p_sent[v_index]);
+                IF v_key IS NOT NULL THEN
+                    INSERT INTO switchboard_idempotency (room, sender, key, seq)
+                        VALUES (p_room, p_senders[v_index], v_key, v_seq);
+                END IF;
+                v_payload := json_build_object(
+                    'r', p_room, 's', v_seq, 'f', p_senders[v_index], 'm', p_bodies[v_index],
+                    't', floor(extract(epoch FROM p_sent[v_index]) * 1000)::bigint
+                )::text;
+                IF octet_length(v_payload) > 7900 THEN
+                    v_payload := json_build_object('r', p_room, 's', v_seq)::text;
+                END IF;
+                PERFORM pg_notify('switchboard', v_payload);
+                RETURN QUERY SELECT v_seq, false;
+            END LOOP;
+            UPDATE switchboard_rooms r SET seq = v_seq WHERE r.room = p_room AND r.seq <> v_seq;
             DELETE FROM switchboard_messages m WHERE m.room = p_room AND m.seq <= v_seq - p_retention;
-            v_payload := json_build_object(
-                'r', p_room, 's', v_seq, 'f', p_sender, 'm', p_body,
-                't', floor(extract(epoch FROM p_sent) * 1000)::bigint
-            )::text;
-            IF octet_length(v_payload) > 7900 THEN
-                v_payload := json_build_object('r', p_room, 's', v_seq)::text;
-            END IF;
-            PERFORM pg_notify('switchboard', v_payload);
-            RETURN QUERY SELECT v_seq, false;
         END $$;
         ;;
 

@@ -37,10 +37,13 @@ public struct ChatServer: Sendable {
         ChatMetrics.bootstrap()
         self.configuration = configuration
         self.logger = logger
+        let threads = configuration.eventLoopThreads ?? AvailableCPUs.count
+        ownsEventLoopGroup = threads != System.coreCount
+        eventLoopGroup = ownsEventLoopGroup ? MultiThreadedEventLoopGroup(numberOfThreads: threads) : MultiThreadedEventLoopGroup.singleton
         if var settings = configuration.postgres {
             settings.roomRetention = configuration.roomRetention
             settings.ticketLifetime = configuration.ticketLifetime
-            let cluster = try await PostgresCluster.connect(configuration: settings, logger: logger)
+            let cluster = try await PostgresCluster.connect(configuration: settings, eventLoopGroup: eventLoopGroup, logger: logger)
             self.cluster = cluster
             // No local presence frames: every node's news comes back through the database,
             // once, to every node (this one included).
@@ -73,9 +76,6 @@ public struct ChatServer: Sendable {
             secure: configuration.tlsCertificatePath != nil, publicURL: configuration.publicURL
         )
         connectionLimiter = ConnectionLimiter(limits: configuration.connectionLimits)
-        let threads = configuration.eventLoopThreads ?? AvailableCPUs.count
-        ownsEventLoopGroup = threads != System.coreCount
-        eventLoopGroup = ownsEventLoopGroup ? MultiThreadedEventLoopGroup(numberOfThreads: threads) : MultiThreadedEventLoopGroup.singleton
     }
 
     /// The Hummingbird application (HTTP routes + WebSocket upgrade), for embedding.

@@ -24,6 +24,7 @@ final class PostgresBackplane: Sendable {
     let messageFrame: @Sendable (StoredMessage) -> OutboundFrame
     let presenceFrame: @Sendable (PresenceChange) -> OutboundFrame?
     let pollInterval: Duration
+    let eventLoopGroup: any EventLoopGroup
     let logger: Logger
     private let rooms = DirtySet<String>()
     /// Rooms fetched at once, and messages per fetch: a node far behind catches up in slices.
@@ -33,8 +34,9 @@ final class PostgresBackplane: Sendable {
         url: PostgresURL, store: PostgresRoomStore, database: ClusterDatabase, hub: Hub,
         messageFrame: @escaping @Sendable (StoredMessage) -> OutboundFrame,
         presenceFrame: @escaping @Sendable (PresenceChange) -> OutboundFrame?,
-        pollInterval: Duration, logger: Logger
+        pollInterval: Duration, eventLoopGroup: any EventLoopGroup, logger: Logger
     ) {
+        self.eventLoopGroup = eventLoopGroup
         self.url = url
         self.store = store
         self.database = database
@@ -69,21 +71,28 @@ final class PostgresBackplane: Sendable {
             var connection: PostgresConnection?
             do {
                 let established = try await PostgresConnection.connect(
+                    on: eventLoopGroup.any(),
                     configuration: try url.connectionConfiguration(applicationName: "switchboard-listener"),
                     id: 0, logger: logger
                 )
                 connection = established
-                let notifications = try await established.listen("switchboard")
+                // Notices are handled on the connection's event loop as they arrive: no task
+                // hop per message (an async sequence cost a thread switch for each).
+                established.addListener(channel: "switchboard") { [self] _, notification in
+                    receive(notification.payload)
+                }
+                try await established.query("LISTEN switchboard", logger: logger)
                 if attempt > 0 { logger.notice("backplane listening again", metadata: ["after attempts": "\(attempt)"]) }
                 attempt = 0
                 database.markReachable(true)
                 // What was notified while nobody listened is in the tables.
                 rooms.mark(hub.liveRooms().keys)
                 try await withTaskCancellationHandler {
-                    for try await notification in notifications { receive(notification.payload) }
+                    try await established.closeFuture.get()
                 } onCancel: {
                     established.close().whenComplete { _ in }
                 }
+                throw PostgresClusterError("the listener's connection closed")
             } catch {
                 if !Task.isCancelled {
                     // Once per outage at warning level; the retries that follow at debug.

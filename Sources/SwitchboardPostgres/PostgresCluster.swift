@@ -49,9 +49,11 @@ public final class PostgresCluster: Sendable {
     public let presence: PostgresPresence
     let url: PostgresURL
     let logger: Logger
+    let eventLoopGroup: any EventLoopGroup
 
-    private init(configuration: Configuration, url: PostgresURL, nodeID: UUID, logger: Logger) {
+    private init(configuration: Configuration, url: PostgresURL, nodeID: UUID, eventLoopGroup: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
         self.url = url
         self.nodeID = nodeID
         self.logger = logger
@@ -63,7 +65,7 @@ public final class PostgresCluster: Sendable {
         var poolLogger = logger
         if poolLogger.logLevel > .debug { poolLogger.logLevel = max(poolLogger.logLevel, .warning) }
         database = ClusterDatabase(
-            client: PostgresClient(configuration: poolConfiguration, backgroundLogger: poolLogger),
+            client: PostgresClient(configuration: poolConfiguration, eventLoopGroup: eventLoopGroup, backgroundLogger: poolLogger),
             timeout: configuration.queryTimeout, logger: logger
         )
         store = PostgresRoomStore(database: database, maxMessagesPerRoom: configuration.roomRetention)
@@ -74,7 +76,13 @@ public final class PostgresCluster: Sendable {
     /// Connects, creates or migrates the schema (safe when several nodes start at once) and
     /// registers this node. Retries with backoff for `startTimeout` (a database that is
     /// still starting), then throws.
-    public static func connect(configuration: Configuration, logger: Logger) async throws -> PostgresCluster {
+    ///
+    /// `eventLoopGroup`: where the database connections live. Give it the server's own
+    /// group, so a query's answer and the WebSocket writes it leads to share threads instead
+    /// of crossing between two groups' threads for every message.
+    public static func connect(
+        configuration: Configuration, eventLoopGroup: any EventLoopGroup = PostgresClient.defaultEventLoopGroup, logger: Logger
+    ) async throws -> PostgresCluster {
         let url = try PostgresURL(configuration.url)
         let nodeID = UUID()
         let deadline = ContinuousClock.now + configuration.startTimeout
@@ -84,6 +92,7 @@ public final class PostgresCluster: Sendable {
             attempt += 1
             do {
                 let connection = try await PostgresConnection.connect(
+                    on: eventLoopGroup.any(),
                     configuration: try url.connectionConfiguration(applicationName: "switchboard"), id: 0, logger: logger
                 )
                 do {
@@ -104,7 +113,7 @@ public final class PostgresCluster: Sendable {
             }
         }
         logger.notice("joined the cluster", metadata: ["node": "\(configuration.nodeName)", "id": "\(nodeID)"])
-        return PostgresCluster(configuration: configuration, url: url, nodeID: nodeID, logger: logger)
+        return PostgresCluster(configuration: configuration, url: url, nodeID: nodeID, eventLoopGroup: eventLoopGroup, logger: logger)
     }
 
     /// The service that runs the pool, the backplane, the presence writer and the heartbeat,
@@ -138,7 +147,7 @@ public struct PostgresClusterService: Service {
         let backplane = PostgresBackplane(
             url: cluster.url, store: cluster.store, database: cluster.database, hub: hub,
             messageFrame: messageFrame, presenceFrame: presenceFrame,
-            pollInterval: cluster.configuration.pollInterval, logger: cluster.logger
+            pollInterval: cluster.configuration.pollInterval, eventLoopGroup: cluster.eventLoopGroup, logger: cluster.logger
         )
         let registry = cluster.registry
         await withDiscardingTaskGroup { group in

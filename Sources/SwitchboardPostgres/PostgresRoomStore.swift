@@ -22,14 +22,12 @@ public struct PostgresRoomStore: RoomStore {
             try await database.run { client in
                 var outcomes: [AppendOutcome] = []
                 outcomes.reserveCapacity(requests.count)
-                let rows = try await client.query(
-                    """
-                    SELECT seq, duplicate FROM switchboard_append(\(room), \(requests.map(\.from)), \(requests.map(\.message)),
-                        \(requests.map(\.sent)), \(requests.map { $0.idempotencyKey ?? "" }), \(maxMessagesPerRoom))
-                    """
-                )
+                let rows = try await client.execute(AppendStatement(
+                    room: room, senders: requests.map(\.from), bodies: requests.map(\.message), sent: requests.map(\.sent),
+                    keys: requests.map { $0.idempotencyKey ?? "" }, retention: maxMessagesPerRoom
+                ))
                 var index = 0
-                for try await (seq, duplicate) in rows.decode((Int, Bool).self) {
+                for try await (seq, duplicate) in rows {
                     guard index < requests.count else { break }
                     let request = requests[index]
                     outcomes.append(duplicate

@@ -139,11 +139,15 @@ final class PostgresBackplane: Sendable {
                 do {
                     let messages = try await store.messages(of: room, after: delivered, limit: Self.fetchLimit)
                     if let first = messages.first, first.seq != delivered + 1 {
-                        // Retention removed what this node never delivered: its members
-                        // cannot get it any more.
-                        logger.error("messages lost to retention before this node delivered them", metadata: [
+                        // Retention removed what this node never delivered (it was cut off
+                        // from the database for longer than the room keeps): its members
+                        // would wait at the gap for ever. They are closed instead, and
+                        // rejoin with `since`, learning they missed some (`recovered: false`).
+                        logger.error("messages lost to retention before this node delivered them; closing the room's members", metadata: [
                             "room": "\(room)", "delivered": "\(delivered)", "oldest kept": "\(first.seq)",
                         ])
+                        hub.closeMembers(of: room, code: .internalError, reason: "missed messages; rejoin with since")
+                        continue
                     }
                     for message in messages {
                         hub.publish(room: room, seq: message.seq, frame: messageFrame(message))

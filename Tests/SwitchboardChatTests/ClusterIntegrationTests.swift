@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import Switchboard
 import SwitchboardChat
 import SwitchboardPostgres
@@ -103,6 +104,28 @@ struct ClusterIntegrationTests {
             #expect(payload(next)["seq"] as? Int == 2)
             #expect(payload(try await onB.next("new_message"))["seq"] as? Int == 1)
             #expect(payload(try await onB.next("new_message"))["seq"] as? Int == 2)
+        }
+    }
+
+    @Test("a node that can no longer deliver a room without a gap (what it missed was trimmed) closes the room's members with 1011 instead of stalling")
+    func trimmedGapClosesMembers() async throws {
+        let url = try await TestDatabase.create()
+        try await ChatTestServer.run({ $0.postgres = PostgresCluster.Configuration(url: url, nodeName: "a") }) { a in
+            let ann = try await a.connect("ann")
+            _ = try await ann.request("join_room", ["room": "t"])
+            // Ten messages too big for NOTIFY (so the node must fetch them), committed at once
+            // by another writer with a retention of 3: only 8...10 are left to fetch.
+            let big = String(repeating: "😀", count: 2100)
+            try await TestDatabase.withCluster(url: url, nodeName: "writer") { writer in
+                let count = 10
+                let rows = try await writer.database.client.query("""
+                    SELECT seq FROM switchboard_append('t', \(Array(repeating: "bob", count: count)), \(Array(repeating: big, count: count)),
+                        \(Array(repeating: Date(), count: count)), \(Array(repeating: "", count: count)), 3)
+                    """)
+                for try await _ in rows {}
+            }
+            let code = try await ann.socket.nextClose(timeout: .seconds(10))
+            #expect(code == 1011)
         }
     }
 }

@@ -347,6 +347,16 @@ public final class Hub: Sendable {
         return room.lock.withLock { room.lastDeliveredSeqIfKnownLocked }
     }
 
+    /// Closes every connection in `room` on this hub with `code`: for a room whose stream
+    /// this node can no longer deliver without a gap (what it missed is gone from the store),
+    /// since members see a room's messages with no gap unless the server disconnected them.
+    /// They reconnect and rejoin with `since`, and learn what they missed (`recovered`).
+    public func closeMembers(of room: String, code: CloseCode, reason: String) {
+        guard let room = state.withLockedValue({ $0.rooms[room] }) else { return }
+        let members = room.lock.withLock { room.connectionsLocked }
+        for connection in members { connection.close(code, reason: reason) }
+    }
+
     /// Whether messages above the last delivered one wait in `room` for a lower `seq`: a gap
     /// only a fetch from the store can fill.
     public func hasGap(in room: String) -> Bool {

@@ -48,6 +48,11 @@ final class Room: @unchecked Sendable {
     var hasHeldMessagesLocked: Bool { (sequencer?.heldCount ?? 0) > 0 || !early.isEmpty }
 
     func hasUserLocked(_ user: String) -> Bool { userConnections[user] != nil }
+
+    /// Every member's connection (immutable, so usable off the members' loops).
+    var connectionsLocked: [Connection] {
+        groups.values.flatMap { group in group.ids.indices.map { group.members[$0].connection } }
+    }
     /// Unsorted: sort outside the locks (a join in a 19,000-user room sorted them all while
     /// holding the hub's lock).
     var usersLocked: [String] { Array(userConnections.keys) }

@@ -74,6 +74,52 @@ enum PostgresSchema {
         ;;
         CREATE INDEX switchboard_presence_node ON switchboard_presence (node);
         ;;
+        CREATE TABLE switchboard_database_life (
+            life text NOT NULL
+        );
+        ;;
+
+        -- Names this database's life: its OID (a dump restored into a new database gets a
+        -- new one) and, where the role may read them, the cluster's system identifier (a
+        -- restore into another PostgreSQL installation) and timeline (a point-in-time
+        -- recovery or a promoted replica). Rows copied from another life carry old epochs.
+        CREATE FUNCTION switchboard_current_life() RETURNS text
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            v_life text;
+        BEGIN
+            SELECT d.oid::text INTO v_life FROM pg_database d WHERE d.datname = current_database();
+            BEGIN
+                v_life := v_life || '/' || (SELECT system_identifier FROM pg_control_system())::text
+                    || '/' || (SELECT timeline_id FROM pg_control_checkpoint())::text;
+            EXCEPTION WHEN insufficient_privilege THEN
+                NULL;
+            END;
+            RETURN v_life;
+        END $$;
+        ;;
+
+        -- At every start: if the rows come from another life of the database (restored from
+        -- a backup), every room gets a new epoch, since its seqs will be handed out again
+        -- for other messages. Returns the rooms that got one.
+        CREATE FUNCTION switchboard_check_life() RETURNS integer
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            v_current text := switchboard_current_life();
+            v_recorded text;
+            v_rooms integer := 0;
+        BEGIN
+            SELECT l.life INTO v_recorded FROM switchboard_database_life l;
+            IF v_recorded IS NULL THEN
+                INSERT INTO switchboard_database_life (life) VALUES (v_current);
+            ELSIF v_recorded <> v_current THEN
+                UPDATE switchboard_rooms SET epoch = gen_random_uuid()::text;
+                GET DIAGNOSTICS v_rooms = ROW_COUNT;
+                UPDATE switchboard_database_life SET life = v_current;
+            END IF;
+            RETURN v_rooms;
+        END $$;
+        ;;
 
         -- A room's position, creating the room (with a fresh epoch) if it is new. Each
         -- statement of a volatile function sees what committed before it, so the SELECT
@@ -228,7 +274,8 @@ enum PostgresSchema {
         """#,
     ]
 
-    /// Brings the database to the latest schema. Safe when several nodes run it at once.
+    /// Brings the database to the latest schema, and gives every room a new epoch if the
+    /// database is a restored copy. Safe when several nodes run it at once.
     static func migrate(_ connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("SELECT pg_advisory_lock(\(migrationLock))", logger: logger)
         do {
@@ -251,6 +298,10 @@ enum PostgresSchema {
                     }
                     try await transaction.query("INSERT INTO switchboard_schema_version (version) VALUES (\(version))", logger: logger)
                 }
+            }
+            for try await renewed in try await connection.query("SELECT switchboard_check_life()", logger: logger).decode(Int.self)
+            where renewed > 0 {
+                logger.warning("the database was restored from another life: every room starts a new epoch", metadata: ["rooms": "\(renewed)"])
             }
         } catch {
             _ = try? await connection.query("SELECT pg_advisory_unlock(\(migrationLock))", logger: logger)

@@ -103,6 +103,30 @@ struct PostgresRoomStoreTests {
         #expect(rooms == 0)
     }
 
+    @Test("a copy of the database (a restore) gives every room a new epoch and keeps its seq; the original keeps its epochs")
+    func restoredCopyStartsNewEpochs() async throws {
+        let url = try await TestDatabase.create()
+        let before = try await TestDatabase.withCluster(url: url) { cluster in
+            _ = try await cluster.store.append(room: "r", from: "ann", message: "one", sent: Date())
+            return try await cluster.store.position(room: "r")
+        }
+        // CREATE DATABASE … TEMPLATE copies every row into a database with a new OID: what
+        // a dump restored into a fresh database is.
+        let original = String(URLComponents(string: url)!.path.dropFirst())
+        let copy = original + "_copy"
+        try await TestDatabase.admin { admin in
+            try await admin.query(PostgresQuery(unsafeSQL: "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(original)'"), logger: Logger(label: "t"))
+            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(copy) TEMPLATE \(original)"), logger: Logger(label: "t"))
+        }
+        var components = URLComponents(string: url)!
+        components.path = "/" + copy
+        let restored = try await TestDatabase.withCluster(url: components.string!) { try await $0.store.position(room: "r") }
+        let again = try await TestDatabase.withCluster(url: url) { try await $0.store.position(room: "r") }
+        #expect(restored.seq == before.seq)
+        #expect(restored.epoch != before.epoch)
+        #expect(again == before)
+    }
+
     @Test("nodes starting at once migrate the schema once, without errors")
     func concurrentMigration() async throws {
         let url = try await TestDatabase.create()

@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "Switchboard", targets: ["Switchboard"]),
         .library(name: "SwitchboardChat", targets: ["SwitchboardChat"]),
+        .library(name: "SwitchboardProtocol", targets: ["SwitchboardProtocol"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
     ],
     dependencies: [
@@ -34,9 +35,12 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
+        // The wire contract (PROTOCOL.md) as types: Foundation only, shared by server and clients.
+        .target(name: "SwitchboardProtocol", swiftSettings: swiftSettings),
         .target(
             name: "Switchboard",
             dependencies: [
+                "SwitchboardProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

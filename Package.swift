@@ -168,9 +168,10 @@ let package = Package(
         .testTarget(
             name: "SwitchboardClientTests",
             dependencies: [
-                "SwitchboardClient", "SwitchboardProtocol",
+                "SwitchboardClient", "SwitchboardProtocol", "SwitchboardTestSupport",
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

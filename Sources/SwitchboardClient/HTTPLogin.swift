@@ -30,22 +30,28 @@ struct HTTPLogin: Sendable {
     }
 
     private func post(path: String, headers: HTTPHeaders, body: Data) async throws -> (Int, Data) {
-        let promise = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: (Int, Data).self)
         let sslContext = try tls.map { try NIOSSLContext(configuration: $0) }
+        let promise = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: (Int, Data).self)
         let host = endpoint.host
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.nanoseconds(Int64(timeout.seconds * 1e9)))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let sslContext {
-                        let handler = try NIOSSLClientHandler(context: sslContext, serverHostname: host.isIPAddress ? nil : host)
-                        try channel.pipeline.syncOperations.addHandler(handler)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.nanoseconds(Int64(timeout.seconds * 1e9)))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if let sslContext {
+                            let handler = try NIOSSLClientHandler(context: sslContext, serverHostname: host.isIPAddress ? nil : host)
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                        }
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise))
                     }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise))
                 }
-            }
-            .connect(host: host, port: endpoint.port).get()
+                .connect(host: host, port: endpoint.port).get()
+        } catch {
+            promise.fail(error)  // a promise must be completed, even one nobody waits for
+            throw error
+        }
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
         head.headers = headers
         channel.write(HTTPClientRequestPart.head(head), promise: nil)

@@ -26,10 +26,13 @@ public struct ServerEndpoint: Sendable, Equatable {
         port = components.port ?? (isTLS ? 443 : 80)
     }
 
+    private static let unreserved = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+
     var hostHeader: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     func webSocketURL(ticket: String) -> String {
-        let escaped = ticket.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ticket
+        // Unreserved characters (RFC 3986) stay as they are: servers compare tickets verbatim.
+        let escaped = ticket.addingPercentEncoding(withAllowedCharacters: Self.unreserved) ?? ticket
         return "\(isTLS ? "wss" : "ws")://\(hostHeader)/ws?ticket=\(escaped)"
     }
 }

@@ -59,9 +59,19 @@ public actor SwitchboardClient {
 
     /// Joins `room` and remembers it: after a reconnect it is rejoined from the last message seen.
     public func join(_ room: String, timeout: Duration? = nil) async throws -> JoinResult {
-        let reply = try await request(EventType.joinRoom, JoinRoomRequest(room: room), timeout: timeout)
+        // Live messages may be read before this call resumes with the ack: keep them until the
+        // cursor is known.
+        if rooms[room] == nil { heldBack[room] = [] }
+        let reply: Envelope
+        do {
+            reply = try await request(EventType.joinRoom, JoinRoomRequest(room: room), timeout: timeout)
+        } catch {
+            if rooms[room] == nil { heldBack[room] = nil }
+            throw error
+        }
         let ack = try decode(JoinAck.self, from: reply)
-        rooms[ack.room] = RoomCursor(epoch: ack.epoch, lastSeq: ack.seq)
+        if rooms[ack.room] == nil { rooms[ack.room] = RoomCursor(epoch: ack.epoch, lastSeq: ack.seq) }
+        deliver(heldBack.removeValue(forKey: ack.room) ?? [])
         return JoinResult(
             room: ack.room, members: ack.members, seq: ack.seq, epoch: ack.epoch, history: ack.history, recovered: ack.recovered
         )
@@ -264,12 +274,11 @@ public actor SwitchboardClient {
             deliver(page.messages)
             more = page.more && !page.messages.isEmpty
         }
-        if var cursor = rooms[room], cursor.lastSeq < ack.seq, ack.recovered != false {
-            // Nothing newer came with the catch-up: the join's seq is where live messages start.
+        // Live messages start after the join's seq, whether or not the catch-up reached it.
+        if var cursor = rooms[room] {
+            cursor.epoch = ack.epoch
             cursor.lastSeq = max(cursor.lastSeq, ack.seq)
             rooms[room] = cursor
-        } else if ack.recovered == false {
-            rooms[room]?.lastSeq = max(rooms[room]?.lastSeq ?? 0, ack.seq)
         }
         deliver(heldBack.removeValue(forKey: room) ?? [])
         if ack.recovered == true { eventsContinuation.yield(.recovered(room: room)) }

@@ -86,7 +86,7 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// A port the kernel just handed out and released: free unless another process races for it.
-    private static func freePort() async throws -> Int {
+    static func freePort() async throws -> Int {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0).get()
         let port = channel.localAddress?.port ?? 0

@@ -170,6 +170,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardClient", "SwitchboardProtocol", "SwitchboardTestSupport",
                 .product(name: "Clocks", package: "swift-clocks"),
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -65,7 +65,12 @@ struct HTTPLogin: Sendable {
             deadline.cancel()
             channel.close(promise: nil)
         }
-        return try await promise.futureResult.get()
+        // Cancelling the caller (the client's run task) must not wait out the timeout.
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            promise.fail(CancellationError())
+        }
     }
 
     private final class ResponseCollector: ChannelInboundHandler {

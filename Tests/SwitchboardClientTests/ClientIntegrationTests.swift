@@ -1,6 +1,7 @@
 import Foundation
 import SwitchboardClient
 import SwitchboardProtocol
+import SwitchboardTestSupport
 import Testing
 
 /// The client against the real `switchboard serve` process: outages are real kills and
@@ -155,6 +156,33 @@ struct ClientIntegrationTests {
                 _ = try await dave.client.send(String(repeating: "x", count: 1000), to: "lobby", timeout: .seconds(2))
             }
             #expect(dave.statuses.contains { if case .reconnecting(_, _, .closed(.messageTooBig)) = $0 { true } else { false } })
+        }
+    }
+}
+
+@Suite("SwitchboardClient over TLS", .serialized)
+struct ClientTLSTests {
+    @Test("wss: a custom CA connects and chats; the system roots refuse the self-signed server (retried as a connect failure); insecure mode connects")
+    func tls() async throws {
+        try await TestCertificate.with { certificate, key, _ in
+            let server = try await ServerProcess(arguments: ["--tls-cert", certificate, "--tls-key", key])
+            let url = "https://localhost:\(server.port)"
+            try await ClientHarness.run(url: url, user: "tess", configure: { $0.tls = .customCA(pemFile: certificate) }) { tess in
+                _ = try await tess.client.join("secure")
+                let seq = try await tess.client.send("over TLS", to: "secure")
+                try await tess.waitUntil("the message") { $0.messages.map(\.seq) == [seq] }
+            }
+            try await ClientHarness.run(url: url, user: "sam") { sam in
+                await #expect(throws: SwitchboardClientError.timedOut) {
+                    _ = try await sam.client.join("secure", timeout: .seconds(1))
+                }
+                #expect(sam.statuses.contains { if case .reconnecting(_, _, .connectFailed) = $0 { true } else { false } })
+                #expect(!sam.statuses.contains(.connected))
+            }
+            try await ClientHarness.run(url: "wss://localhost:\(server.port)", user: "ivy", configure: { $0.tls = .insecureNoVerification }) { ivy in
+                let joined = try await ivy.client.join("secure")
+                #expect(joined.members == ["ivy"])
+            }
         }
     }
 }

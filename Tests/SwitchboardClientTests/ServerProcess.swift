@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SwitchboardTestSupport
 
 /// The built `switchboard serve` binary as a separate process on a loopback port: a server the
@@ -49,11 +50,19 @@ final class ServerProcess: @unchecked Sendable {
             if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connect(host: "127.0.0.1", port: port).get() {
                 try? await channel.close()
-                if try await TestHTTPClient.request("GET", port: port, path: "/healthz").status == 200 { return }
+                if try await TestHTTPClient.request("GET", port: port, path: "/healthz", tls: try healthCheckTLS()).status == 200 { return }
             }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw Failure("server did not come up on port \(port)")
+    }
+
+    /// A TLS server (`--tls-cert`) is polled over TLS; its certificate is the test's business.
+    private func healthCheckTLS() throws -> NIOSSLContext? {
+        guard arguments.contains("--tls-cert") else { return nil }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .none
+        return try NIOSSLContext(configuration: configuration)
     }
 
     /// SIGKILL: no close frames, no drain, in-memory history gone.

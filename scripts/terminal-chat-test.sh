@@ -14,16 +14,8 @@ out=${ARTIFACTS:-/tmp}/terminal-chat
 mkdir -p "$out"
 rm -f "$out"/fail-*.txt
 
-if ! command -v tmux >/dev/null; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "terminal-chat: tmux is missing; install it as root (apt-get install tmux)" >&2
-    exit 2
-  fi
-  echo "terminal-chat: installing tmux" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq tmux >/dev/null
-fi
+source "$repo/scripts/require-debian-packages.sh"
+command -v tmux >/dev/null || install_missing terminal-chat tmux
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url="http://127.0.0.1:$port"

@@ -40,7 +40,7 @@ public actor SwitchboardClient {
         url: String, credentials: Credentials, configuration: ClientConfiguration = .init(),
         clock: any Clock<Duration> = ContinuousClock(), logger: Logger = Logger(label: "switchboard.client")
     ) throws {
-        guard let endpoint = ServerEndpoint(url: url) else { throw SwitchboardClientError.malformedReply("not an http(s)/ws(s) URL: \(url)") }
+        guard let endpoint = ServerEndpoint(url: url) else { throw SwitchboardClientError.invalidURL(url) }
         self.endpoint = endpoint
         self.credentials = credentials
         self.configuration = configuration
@@ -187,7 +187,7 @@ public actor SwitchboardClient {
                     group.cancelAll()
                 }
             }
-            let wasOpen = outbound != nil || lifecycle.state == .connected
+            let wasOpen = lifecycle.state == .connected
             connectionEnded()
             outbound = nil
             guard wasOpen else { return lifecycle.connectFailed(.transient("upgrade refused"), randomUnit: .random(in: 0..<1)) }

@@ -16,6 +16,8 @@ public enum SwitchboardClientError: Error, Sendable, Equatable {
     case timedOut
     /// The client stopped for good; no call can succeed any more.
     case stopped(DisconnectReason)
+    /// Not an `http`, `https`, `ws` or `wss` URL with a host.
+    case invalidURL(String)
     /// The server sent something that is not what PROTOCOL.md says it sends.
     case malformedReply(String)
 

@@ -17,6 +17,9 @@ public actor SwitchboardClient {
     public nonisolated let status: AsyncStream<ConnectionStatus>
     /// The username the server knows this client as, once logged in.
     public private(set) var user: String?
+    /// What ended the last connection (or attempt). `status` keeps only the newest state, so
+    /// a reason carried by a short-lived `.reconnecting` can be read here afterwards.
+    public private(set) var lastDisconnectReason: DisconnectReason?
 
     private let eventsContinuation: AsyncStream<ClientEvent>.Continuation
     private let statusContinuation: AsyncStream<ConnectionStatus>.Continuation
@@ -120,6 +123,7 @@ public actor SwitchboardClient {
                 statusContinuation.yield(.connecting)
                 action = await connectOnce()
             case .wait(let attempt, let delay, let reason):
+                lastDisconnectReason = reason
                 statusContinuation.yield(.reconnecting(attempt: attempt, after: delay, reason: reason))
                 do {
                     try await clock.sleep(for: delay)
@@ -140,6 +144,7 @@ public actor SwitchboardClient {
 
     private func stop(_ reason: DisconnectReason) {
         stoppedReason = reason
+        lastDisconnectReason = reason
         statusContinuation.yield(.disconnected(reason))
         statusContinuation.finish()
         eventsContinuation.finish()

@@ -45,6 +45,12 @@ struct ClientHarness: Sendable {
         events.compactMap { if case .newMessage(let message) = $0 { message } else { nil } }
     }
 
+    /// Whether a state other than `.connected` was reported after the first `index` statuses.
+    /// (The status stream keeps only the newest state, so which one was seen is left open.)
+    func lostConnection(since index: Int) -> Bool {
+        statuses.dropFirst(index).contains { $0 != .connected }
+    }
+
     /// Polls until `condition` holds, or fails the wait after `timeout`.
     func waitUntil(
         _ what: String, timeout: Duration = .seconds(15), _ condition: @Sendable (ClientHarness) -> Bool

@@ -83,10 +83,9 @@ struct ClientIntegrationTests {
                 for index in 0..<5 { _ = try await alice.client.send("before \(index)", to: "ops") }
                 try await bob.waitUntil("the first five") { $0.messages.count == 5 }
 
+                let statusesBefore = bob.statuses.count
                 server.kill()
-                try await bob.waitUntil("bob notices the outage") {
-                    $0.statuses.contains { if case .reconnecting = $0 { true } else { false } }
-                }
+                try await bob.waitUntil("bob notices the outage") { $0.lostConnection(since: statusesBefore) }
                 let seqs = try await withThrowingTaskGroup(of: Int.self) { group in
                     for index in 0..<5 {
                         group.addTask { try await alice.client.send("during \(index)", to: "ops", timeout: .seconds(20)) }
@@ -127,13 +126,11 @@ struct ClientIntegrationTests {
                 // be delivered twice.
                 var acked: [Int] = []
                 for round in 0..<6 {
-                    let outages = alice.statuses.filter { if case .reconnecting(_, _, .connectionLost) = $0 { true } else { false } }.count
+                    let before = alice.statuses.count
                     server.freeze()
                     let frozenAt = ContinuousClock.now
                     async let seq = alice.client.send("across freeze \(round)", to: "ops", timeout: .seconds(30))
-                    try await alice.waitUntil("the heartbeat timeout", timeout: .seconds(5)) {
-                        $0.statuses.filter { if case .reconnecting(_, _, .connectionLost) = $0 { true } else { false } }.count > outages
-                    }
+                    try await alice.waitUntil("the heartbeat timeout", timeout: .seconds(5)) { $0.lostConnection(since: before) }
                     // Two intervals (ping, then no pong by the next one) plus scheduling slack.
                     #expect(ContinuousClock.now - frozenAt < .seconds(3))
                     server.thaw()
@@ -155,7 +152,7 @@ struct ClientIntegrationTests {
             await #expect(throws: SwitchboardClientError.timedOut) {
                 _ = try await dave.client.send(String(repeating: "x", count: 1000), to: "lobby", timeout: .seconds(2))
             }
-            #expect(dave.statuses.contains { if case .reconnecting(_, _, .closed(.messageTooBig)) = $0 { true } else { false } })
+            #expect(await dave.client.lastDisconnectReason == .closed(.messageTooBig))
         }
     }
 }
@@ -176,7 +173,10 @@ struct ClientTLSTests {
                 await #expect(throws: SwitchboardClientError.timedOut) {
                     _ = try await sam.client.join("secure", timeout: .seconds(1))
                 }
-                #expect(sam.statuses.contains { if case .reconnecting(_, _, .connectFailed) = $0 { true } else { false } })
+                guard case .connectFailed? = await sam.client.lastDisconnectReason else {
+                    Issue.record("not a connect failure: \(String(describing: await sam.client.lastDisconnectReason))")
+                    return
+                }
                 #expect(!sam.statuses.contains(.connected))
             }
             try await ClientHarness.run(url: "wss://localhost:\(server.port)", user: "ivy", configure: { $0.tls = .insecureNoVerification }) { ivy in

@@ -12,4 +12,7 @@ public enum ClientEvent: Sendable, Equatable {
     /// After a reconnect messages were missed for good (the room's stream restarted: a new
     /// epoch, or history no longer retained); `epoch` is the room's new one.
     case gap(room: String, epoch: String)
+    /// After a reconnect the server refused to rejoin the room (e.g. `too_many_rooms` with a
+    /// lower limit): the client is no longer in it.
+    case lostRoom(room: String, error: SwitchboardClientError)
 }

@@ -236,7 +236,8 @@ public actor SwitchboardClient {
     private func connectionEnded() {
         ready = false
         outbound = nil
-        heldBack.removeAll()
+        // Keep the keys: a join() still waiting for its ack holds its room's live messages.
+        for room in heldBack.keys { heldBack[room] = [] }
         replies.resumeAll(with: .failure(ConnectionLost()))
     }
 
@@ -245,9 +246,19 @@ public actor SwitchboardClient {
         for (room, cursor) in rooms.sorted(by: { $0.key < $1.key }) {
             do {
                 try await rejoin(room, from: cursor)
+            } catch let refusal as SwitchboardClientError where !refusal.isWorthRetrying {
+                // The server answered, and no: retrying on a new connection would get the same
+                // answer, so the room is given up (and the error logged) instead of the others.
+                logger.warning("rejoin refused", metadata: ["room": "\(room)", "error": "\(refusal)"])
+                rooms[room] = nil
+                heldBack[room] = nil
+                eventsContinuation.yield(.lostRoom(room: room, error: refusal))
             } catch {
+                // No answer: the connection is going away, or is stuck. Closing it gets a fresh
+                // one either way, and the next resume tries again.
                 logger.warning("rejoin failed", metadata: ["room": "\(room)", "error": "\(error)"])
-                return  // the connection is going away; the next one tries again
+                try? await outbound?.close(.goingAway, reason: "rejoin failed")
+                return
             }
         }
         ready = true

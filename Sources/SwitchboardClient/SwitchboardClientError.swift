@@ -21,6 +21,16 @@ public enum SwitchboardClientError: Error, Sendable, Equatable {
     /// The server sent something that is not what PROTOCOL.md says it sends.
     case malformedReply(String)
 
+    /// Whether the same event may succeed later (the server was busy, overloaded or slow),
+    /// as opposed to a refusal that would be repeated.
+    public var isWorthRetrying: Bool {
+        switch self {
+        case .rateLimited, .unavailable, .timedOut, .malformedReply: true
+        case .server(let code, _): code == .internal
+        case .notInRoom, .tooManyRooms, .badPayload, .forbidden, .stopped, .invalidURL: false
+        }
+    }
+
     init(_ payload: ErrorPayload) {
         switch payload.code {
         case .notInRoom: self = .notInRoom(payload.message)

@@ -163,6 +163,9 @@ struct ChatSession {
             screen.status("#\(room) caught up, nothing missed")
         case .gap(let room, _):
             screen.status("#\(room) restarted on the server: earlier messages may be missing")
+        case .lostRoom(let room, let error):
+            members[room] = nil
+            screen.error("#\(room) could not be rejoined: \(Self.describe(error))")
         }
     }
 

@@ -144,6 +144,22 @@ struct ClientIntegrationTests {
         }
     }
 
+    @Test("a room the restarted server refuses on rejoin (too_many_rooms) is given up; the other rooms and waiting calls go on")
+    func refusedRejoin() async throws {
+        let server = try await ServerProcess(arguments: ["--max-rooms-per-connection", "2"])
+        try await ClientHarness.run(url: server.url, user: "alice") { alice in
+            _ = try await alice.client.join("a")
+            _ = try await alice.client.join("b")
+            server.kill()
+            server.arguments = ["--max-rooms-per-connection", "1"]
+            try await server.start()
+            let seq = try await alice.client.send("still here", to: "a", timeout: .seconds(10))
+            try await alice.waitUntil("the message") { $0.messages.map(\.seq).contains(seq) }
+            #expect(await alice.client.joinedRooms == ["a"])
+            #expect(alice.events.contains { if case .lostRoom("b", .tooManyRooms) = $0 { true } else { false } })
+        }
+    }
+
     @Test("1009: a message over the server's limit closes the connection, reported as messageTooBig")
     func messageTooBigIsTyped() async throws {
         let server = try await ServerProcess(arguments: ["--max-message-bytes", "512"])

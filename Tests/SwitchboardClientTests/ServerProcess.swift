@@ -8,7 +8,8 @@ import SwitchboardTestSupport
 /// tests can kill (SIGKILL), freeze (SIGSTOP) and restart on the same port, as a real outage.
 final class ServerProcess: @unchecked Sendable {
     let port: Int
-    let arguments: [String]
+    /// The flags after `serve --host --port`; a restart may change them.
+    var arguments: [String]
     private var process: Process?
 
     /// `.build/debug/switchboard` next to the tests, or `SWITCHBOARD_BIN`.

@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "Switchboard", targets: ["Switchboard"]),
+        .library(name: "SwitchboardPostgres", targets: ["SwitchboardPostgres"]),
         .library(name: "SwitchboardChat", targets: ["SwitchboardChat"]),
         .library(name: "SwitchboardProtocol", targets: ["SwitchboardProtocol"]),
         .library(name: "SwitchboardClient", targets: ["SwitchboardClient"]),
@@ -34,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
         .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.1.1"),
     ],
@@ -79,9 +81,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "SwitchboardPostgres",
+            dependencies: [
+                "Switchboard",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SwitchboardChat",
             dependencies: [
                 "Switchboard",
+                "SwitchboardPostgres",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -113,6 +131,7 @@ let package = Package(
             name: "switchboard",
             dependencies: [
                 "SwitchboardChat",
+                "SwitchboardPostgres",
                 "Switchboard",
                 "SwitchboardBench",
                 "SwitchboardClient",
@@ -154,7 +173,8 @@ let package = Package(
         .testTarget(
             name: "SwitchboardChatTests",
             dependencies: [
-                "SwitchboardChat", "Switchboard", "SwitchboardTestSupport",
+                "SwitchboardChat", "Switchboard", "SwitchboardPostgres", "SwitchboardTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -12,6 +12,11 @@ public struct BenchConfiguration: Sendable {
 
     public var scenario: Scenario
     public var target: BenchTarget
+    /// More nodes of the same cluster: client `i` opens its socket on node `i % n` (the
+    /// first node is `target`); logins all go to `target`, so tickets cross nodes as they
+    /// do behind a load balancer.
+    public var otherTargets: [BenchTarget] = []
+    var nodes: [BenchTarget] { [target] + otherTargets }
     /// Skip TLS certificate verification (self-signed test deployments).
     public var insecure = false
     public var clients: Int

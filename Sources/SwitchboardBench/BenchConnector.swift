@@ -14,6 +14,8 @@ final class BenchConnector: Sendable {
     let target: BenchTarget
     let recorders: [LoopRecorder]
     private let serverAddress: SocketAddress
+    /// Every node's target and address; client `i` uses node `i % count`.
+    private let nodes: [(target: BenchTarget, address: SocketAddress)]
     private let localAddresses: [SocketAddress]
     private let sslContext: NIOSSLContext?
     private let roundRobin = NIOLockedValueBox(0)
@@ -21,8 +23,10 @@ final class BenchConnector: Sendable {
     init(configuration: BenchConfiguration, group: MultiThreadedEventLoopGroup) throws {
         target = configuration.target
         recorders = group.makeIterator().map { LoopRecorder(eventLoop: $0) }
-        let host = target.host == "localhost" ? "127.0.0.1" : target.host
-        serverAddress = try SocketAddress.makeAddressResolvingHost(host, port: target.port)
+        nodes = try configuration.nodes.map { node in
+            (node, try SocketAddress.makeAddressResolvingHost(node.host == "localhost" ? "127.0.0.1" : node.host, port: node.port))
+        }
+        serverAddress = nodes[0].address
         #if os(Linux)
         // Linux routes all of 127.0.0.0/8 to the loopback device; macOS configures only
         // 127.0.0.1, and the socket option below is Linux's.
@@ -63,7 +67,9 @@ final class BenchConnector: Sendable {
         return (bootstrap, recorder)
     }
 
-    private var serverHostname: String? {
+    private var serverHostname: String? { Self.serverHostname(of: target) }
+
+    private static func serverHostname(of target: BenchTarget) -> String? {
         target.hostIsIPAddress ? nil : target.host
     }
 
@@ -87,13 +93,14 @@ final class BenchConnector: Sendable {
     /// Connects, upgrades with `ticket` and returns the client once it speaks WebSocket.
     func connectWebSocket(index: Int, room: String, ticket: String) async throws -> BenchClient {
         let (bootstrap, recorder) = self.bootstrap(slot: nextSlot())
+        let (target, serverAddress) = nodes[index % nodes.count]
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let request = "GET \(target.pathPrefix)/ws?ticket=\(Self.percentEncoded(ticket)) HTTP/1.1\r\nHost: \(target.hostHeader)\r\n"
             + "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n"
         let upgraded = recorder.eventLoop.makePromise(of: Void.self)
         let handler = BenchWebSocketHandler(index: index, room: room, upgradeRequest: request, recorder: recorder, upgradePromise: upgraded)
         let sslContext = self.sslContext
-        let serverHostname = self.serverHostname
+        let serverHostname = Self.serverHostname(of: target)
         let channel: any Channel
         do {
             channel = try await bootstrap.channelInitializer { channel in

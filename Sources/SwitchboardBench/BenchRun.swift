@@ -57,7 +57,7 @@ public final class BenchRun: Sendable {
         }
 
         var report = BenchReport(
-            scenario: config.scenario.rawValue, url: config.target.description, clients: config.clients, rooms: config.rooms,
+            scenario: config.scenario.rawValue, url: config.nodes.map(\.description).joined(separator: " "), clients: config.clients, rooms: config.rooms,
             senders: config.scenario == .fanout ? config.senders : (config.scenario == .broadcast ? 1 : nil),
             size: config.scenario == .idle ? nil : config.size, eventLoops: threads
         )
@@ -71,7 +71,7 @@ public final class BenchRun: Sendable {
         report.backgroundCoreBusyPct = CPUCoreSample.take().busyPercentAll(since: idle0)
         report.serverRssKibBefore = probe?.memory()?.rssKiB
 
-        log("switchboard bench \(config.scenario.rawValue): \(config.clients) clients in \(config.rooms) room(s) -> \(config.target), \(threads) event loop(s)")
+        log("switchboard bench \(config.scenario.rawValue): \(config.clients) clients in \(config.rooms) room(s) -> \(config.nodes.map(\.description).joined(separator: ", ")), \(threads) event loop(s)")
         let serverCPU0 = probe?.cpuMilliseconds()
         let cores0 = CPUCoreSample.take()
         let connectStart = WallClock.nowNanos()

@@ -1,5 +1,6 @@
 import NIOCore
 import Switchboard
+import SwitchboardPostgres
 
 /// Everything `switchboard serve` can be told. Defaults are the embedded development setup:
 /// in memory, guest login, plain HTTP on localhost.
@@ -73,6 +74,10 @@ public struct ChatConfiguration: Sendable {
     /// How often the heap's free pages go back to the system after connections came or
     /// went (glibc only; see `HeapTrimService`); nil never.
     public var heapTrimInterval: Duration? = .seconds(10)
+    /// A cluster on PostgreSQL (durable rooms, cross-node fan-out, cluster-wide tickets and
+    /// presence); nil (the default) keeps everything in this process's memory. Its retention
+    /// and ticket lifetime are taken from `roomRetention` and `ticketLifetime`.
+    public var postgres: PostgresCluster.Configuration?
 
     public init() {}
 }

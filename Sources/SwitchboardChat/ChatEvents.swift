@@ -9,6 +9,8 @@ import Switchboard
 /// and history from the store.
 struct ChatEvents: Sendable {
     let store: any RoomStore
+    /// The cluster's members of a room; nil on a single node, whose hub knows them all.
+    let directory: (any PresenceDirectory)?
     let historyLimit: Int
     /// How many messages a recovery (`since`) may return at most.
     let recoveryLimit: Int
@@ -18,8 +20,9 @@ struct ChatEvents: Sendable {
     private let roomLimitRefusals = Counter(label: "switchboard_too_many_rooms_total")
     private let cutReplies = Counter(label: "switchboard_history_replies_cut_total")
 
-    init(store: any RoomStore, configuration: ChatConfiguration) {
+    init(store: any RoomStore, directory: (any PresenceDirectory)? = nil, configuration: ChatConfiguration) {
         self.store = store
+        self.directory = directory
         historyLimit = configuration.historyLimit
         recoveryLimit = configuration.roomRetention
         maxRoomsPerConnection = configuration.maxRoomsPerConnection
@@ -139,19 +142,23 @@ struct ChatEvents: Sendable {
                 let page = fit(slice.messages, keep: .newest)
                 (messages, more, recovered) = (page.messages, page.cut, since.map { _ in false })
             }
+            let members = try await directory?.members(of: room, local: snapshot.members) ?? snapshot.members
             let ack = JoinAck(
-                room: room, members: snapshot.members, seq: snapshot.lastSeq, epoch: position.epoch,
+                room: room, members: members, seq: snapshot.lastSeq, epoch: position.epoch,
                 history: messages.map(HistoryEntry.init), more: more, recovered: recovered
             )
             context.hub.completeJoin(context.connection, room: room, reply: try context.ackFrame(ack))
         } catch {
             // The join did not happen as far as the client knows: undo it (a join that was a
             // repeat leaves the existing membership alone).
-            context.logger.error("join failed", metadata: ["room": "\(room)", "error": "\(error)"])
-            context.hub.completeJoin(
-                context.connection, room: room,
-                reply: EventEncoding.error(EventError(.internal, "could not load history"), id: context.id)
-            )
+            let reply: EventError
+            if error is StoreUnavailableError {
+                reply = EventError(.unavailable, "storage unreachable; not joined, try again")
+            } else {
+                context.logger.error("join failed", metadata: ["room": "\(room)", "error": "\(error)"])
+                reply = EventError(.internal, "could not load history")
+            }
+            context.hub.completeJoin(context.connection, room: room, reply: EventEncoding.error(reply, id: context.id))
             if !snapshot.wasMember { context.hub.leave(context.connection, room: room) }
         }
     }

@@ -10,6 +10,7 @@ import NIOSSL
 import ServiceLifecycle
 import UnixSignals
 import Switchboard
+import SwitchboardPostgres
 
 /// The chat server: PROTOCOL.md over Switchboard's hub, with login, the page, health and
 /// metrics. One client of the library among possible others.
@@ -17,7 +18,9 @@ public struct ChatServer: Sendable {
     public let configuration: ChatConfiguration
     public let hub: Hub
     public let store: any RoomStore
-    public let tickets: TicketStore
+    public let tickets: any TicketIssuer
+    /// The PostgreSQL cluster this node belongs to, if configured.
+    public let cluster: PostgresCluster?
     public let state = ChatState()
     let authenticator: any Authenticator
     let origins: OriginPolicy
@@ -34,13 +37,29 @@ public struct ChatServer: Sendable {
         ChatMetrics.bootstrap()
         self.configuration = configuration
         self.logger = logger
-        let hub = Hub(logger: logger, presence: { ChatFrames.presence($0) })
-        self.hub = hub
-        self.store = store ?? InMemoryRoomStore(
-            maxMessagesPerRoom: configuration.roomRetention, memoryBudget: configuration.historyMemory,
-            keepsSequence: { hub.hasRoom($0) }
-        )
-        self.tickets = TicketStore(lifetime: configuration.ticketLifetime)
+        let threads = configuration.eventLoopThreads ?? AvailableCPUs.count
+        ownsEventLoopGroup = threads != System.coreCount
+        eventLoopGroup = ownsEventLoopGroup ? MultiThreadedEventLoopGroup(numberOfThreads: threads) : MultiThreadedEventLoopGroup.singleton
+        if var settings = configuration.postgres {
+            settings.roomRetention = configuration.roomRetention
+            settings.ticketLifetime = configuration.ticketLifetime
+            let cluster = try await PostgresCluster.connect(configuration: settings, eventLoopGroup: eventLoopGroup, logger: logger)
+            self.cluster = cluster
+            // No local presence frames: every node's news comes back through the database,
+            // once, to every node (this one included).
+            hub = Hub(logger: logger, onPresenceChange: cluster.presence.changed)
+            self.store = store ?? cluster.store
+            tickets = cluster.tickets
+        } else {
+            let hub = Hub(logger: logger, presence: { ChatFrames.presence($0) })
+            cluster = nil
+            self.hub = hub
+            self.store = store ?? InMemoryRoomStore(
+                maxMessagesPerRoom: configuration.roomRetention, memoryBudget: configuration.historyMemory,
+                keepsSequence: { hub.hasRoom($0) }
+            )
+            tickets = TicketStore(lifetime: configuration.ticketLifetime)
+        }
         switch configuration.auth {
         case .guest: authenticator = GuestAuthenticator()
         case .usersFile(let path):
@@ -57,22 +76,18 @@ public struct ChatServer: Sendable {
             secure: configuration.tlsCertificatePath != nil, publicURL: configuration.publicURL
         )
         connectionLimiter = ConnectionLimiter(limits: configuration.connectionLimits)
-        let threads = configuration.eventLoopThreads ?? AvailableCPUs.count
-        ownsEventLoopGroup = threads != System.coreCount
-        eventLoopGroup = ownsEventLoopGroup ? MultiThreadedEventLoopGroup(numberOfThreads: threads) : MultiThreadedEventLoopGroup.singleton
     }
 
     /// The Hummingbird application (HTTP routes + WebSocket upgrade), for embedding.
     public func makeApplication(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         var events = EventRouter()
-        ChatEvents(store: store, configuration: configuration).register(on: &events)
+        ChatEvents(store: store, directory: cluster?.presence, configuration: configuration).register(on: &events)
 
         var serverConfiguration = SwitchboardServerConfiguration()
         serverConfiguration.connection = configuration.connection
         serverConfiguration.echoEnabled = configuration.echoPath != nil
         serverConfiguration.requestTimeout = configuration.requestTimeout
-        let upgrade = makeUpgradeDecider()
-        var server: HTTPServerBuilder = .switchboard(hub: hub, router: events, configuration: serverConfiguration, upgradeGate: .onEventLoop(upgrade))
+        var server: HTTPServerBuilder = .switchboard(hub: hub, router: events, configuration: serverConfiguration, upgradeGate: makeUpgradeGate())
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
             var tls = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
@@ -88,6 +103,7 @@ public struct ChatServer: Sendable {
         return Application(
             router: HTTPRoutes(
                 authenticator: authenticator, tickets: tickets, state: state,
+                storageReachable: { [cluster] in cluster?.database.isReachable ?? true },
                 publicDirectory: configuration.publicDirectory,
                 loginLimiter: LoginRateLimiter(limits: configuration.loginLimits), logger: logger
             ).router(),
@@ -122,7 +138,14 @@ public struct ChatServer: Sendable {
         let app = try makeApplication(onListening: onListening)
         let drain = HubDrainService(hub: hub, state: state, drainTimeout: configuration.drainTimeout)
         let loops = EventLoopGroupService(ownedGroup: ownsEventLoopGroup ? eventLoopGroup : nil)
-        var services: [any Service] = [loops, hub, app, drain]
+        var services: [any Service] = [loops]
+        if let cluster {
+            let frames = ByteBufferAllocator()
+            services.append(cluster.service(
+                hub: hub, messageFrame: { ChatFrames.newMessage($0, allocator: frames) }, presenceFrame: { ChatFrames.presence($0) }
+            ))
+        }
+        services += [hub, app, drain] as [any Service]
         // Only where there is a trim: a service that returns early would end the group.
         if let interval = configuration.heapTrimInterval, HeapTrimmer.isAvailable {
             services.append(HeapTrimService(hub: hub, interval: interval, logger: logger))
@@ -131,35 +154,73 @@ public struct ChatServer: Sendable {
     }
 
     /// Who may upgrade: `/ws` with a valid ticket from an allowed origin; the echo endpoint
-    /// if enabled; nothing else. Every check is in memory, so it runs on the event loop.
-    func makeUpgradeDecider() -> @Sendable (HTTPRequest, any Channel) -> UpgradeDecision {
+    /// if enabled; nothing else. With tickets in memory every check is, so the decision is
+    /// made on the event loop; a cluster's tickets are in the database, redeemed in a task.
+    func makeUpgradeGate() -> UpgradeGate {
+        let admission = makeAdmission()
+        if let local = tickets as? TicketStore {
+            return .onEventLoop { request, channel in
+                switch admission(request, channel) {
+                case .decided(let decision): return decision
+                case .redeem(let ticket): return Self.decision(redeeming: local.redeem(ticket))
+                }
+            }
+        }
         let tickets = tickets
+        let reachable: @Sendable () -> Bool = { [cluster] in cluster?.database.isReachable ?? true }
+        return .async { request, channel in
+            switch admission(request, channel) {
+            case .decided(let decision):
+                return decision
+            case .redeem(let ticket):
+                // A node that cannot reach its database could not serve the connection.
+                guard reachable() else { return .reject(.serviceUnavailable, "storage unreachable; try another node") }
+                do {
+                    return Self.decision(redeeming: try await tickets.redeem(ticket))
+                } catch {
+                    return .reject(.serviceUnavailable, "storage unreachable; try again")
+                }
+            }
+        }
+    }
+
+    private static func decision(redeeming user: String?) -> UpgradeDecision {
+        guard let user else { return .reject(.unauthorized, "unknown, expired or used ticket") }
+        return .accept(user: user)
+    }
+
+    /// What an upgrade request gets before its ticket is looked at.
+    enum Admission {
+        case decided(UpgradeDecision)
+        /// Everything else passed: the ticket decides.
+        case redeem(String)
+    }
+
+    /// The checks that need no ticket store, in order: path, origin, connection limits.
+    func makeAdmission() -> @Sendable (HTTPRequest, any Channel) -> Admission {
         let origins = origins
         let limiter = connectionLimiter
         let echoPath = configuration.echoPath
         return { request, channel in
             let target = URI(request.path ?? "/")
             let path = target.path
-            guard path == "/ws" || path == echoPath else { return .reject(.notFound, "no WebSocket endpoint at \(path)") }
+            guard path == "/ws" || path == echoPath else { return .decided(.reject(.notFound, "no WebSocket endpoint at \(path)")) }
             // Both endpoints: a page on another site must not use the echo endpoint either.
             guard origins.permits(origin: request.headerFields[.origin]) else {
-                return .reject(.forbidden, "origin not allowed")
+                return .decided(.reject(.forbidden, "origin not allowed"))
             }
             // Before the ticket, so a client turned away for now keeps its ticket for a retry.
             switch limiter.admit(channel) {
-            case .serverFull: return .reject(.serviceUnavailable, "server is at its connection limit")
-            case .addressFull: return .reject(.tooManyRequests, "too many connections from this address")
+            case .serverFull: return .decided(.reject(.serviceUnavailable, "server is at its connection limit"))
+            case .addressFull: return .decided(.reject(.tooManyRequests, "too many connections from this address"))
             case nil: break
             }
-            if path == echoPath { return .accept(user: "echo", mode: .echo) }
+            if path == echoPath { return .decided(.accept(user: "echo", mode: .echo)) }
             // Percent-decoded: a client may encode the ticket however its URL library likes.
             guard let ticket = target.queryParameters["ticket"], !ticket.isEmpty else {
-                return .reject(.unauthorized, "missing ticket")
+                return .decided(.reject(.unauthorized, "missing ticket"))
             }
-            guard let user = tickets.redeem(String(ticket)) else {
-                return .reject(.unauthorized, "unknown, expired or used ticket")
-            }
-            return .accept(user: user)
+            return .redeem(String(ticket))
         }
     }
 }

@@ -8,8 +8,10 @@ import NIOCore
 /// The HTTP side: `POST /login`, `/healthz`, `/metrics` and the page.
 struct HTTPRoutes: Sendable {
     let authenticator: any Authenticator
-    let tickets: TicketStore
+    let tickets: any TicketIssuer
     let state: ChatState
+    /// False while a cluster node cannot reach its database (`/healthz` 503).
+    let storageReachable: @Sendable () -> Bool
     let publicDirectory: String
     let loginLimiter: LoginRateLimiter
     let logger: Logger
@@ -22,9 +24,9 @@ struct HTTPRoutes: Sendable {
             try await login(request, context: context)
         }
         router.get("/healthz") { _, _ -> Response in
-            state.isDraining
-                ? Self.json(.serviceUnavailable, #"{"status":"draining"}"#)
-                : Self.json(.ok, #"{"status":"ok"}"#)
+            if state.isDraining { return Self.json(.serviceUnavailable, #"{"status":"draining"}"#) }
+            if !storageReachable() { return Self.json(.serviceUnavailable, #"{"status":"storage unreachable"}"#) }
+            return Self.json(.ok, #"{"status":"ok"}"#)
         }
         router.get("/metrics") { _, _ -> Response in
             Response(
@@ -62,7 +64,13 @@ struct HTTPRoutes: Sendable {
             return Self.error(.unauthorized, "invalid username or password")
         }
         if reserved { loginLimiter.succeeded(from: address) }
-        let ticket = tickets.issue(for: user)
+        let ticket: String
+        do {
+            ticket = try await tickets.issue(for: user)
+        } catch {
+            logger.warning("could not issue a ticket", metadata: ["error": "\(error)"])
+            return Self.error(.serviceUnavailable, "storage unreachable; try again")
+        }
         let seconds = Int(tickets.lifetime.components.seconds)
         let payload = try JSONEncoder().encode(LoginResponse(ticket: ticket, expiresIn: seconds, user: user))
         return Response(

@@ -1,5 +1,6 @@
 import DequeModule
 import NIOConcurrencyHelpers
+import Switchboard
 
 /// Single-use, short-lived WebSocket tickets: `POST /login` issues one, `GET /ws?ticket=`
 /// redeems it. 128 random bits from the system CSPRNG; redeeming removes the ticket under
@@ -9,7 +10,7 @@ import NIOConcurrencyHelpers
 /// issued: a FIFO of issue order finds the expired ones at its front, and each issue sweeps
 /// only those. Issue, redeem and expiry are O(1) amortised, however many tickets a login
 /// flood leaves outstanding.
-public final class TicketStore: Sendable {
+public final class TicketStore: TicketIssuer {
     private struct Entry {
         let user: String
         let expires: ContinuousClock.Instant
@@ -37,12 +38,7 @@ public final class TicketStore: Sendable {
     }
 
     public func issue(for user: String) -> String {
-        var generator = SystemRandomNumberGenerator()
-        let ticket = (0..<2).map { _ in
-            let value = generator.next() as UInt64
-            let hex = String(value, radix: 16)
-            return String(repeating: "0", count: 16 - hex.count) + hex
-        }.joined()
+        let ticket = Self.randomTicket()
         let now = ContinuousClock.now
         let expires = now + lifetime
         state.withLockedValue { state in

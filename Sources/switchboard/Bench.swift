@@ -20,8 +20,8 @@ struct Bench: AsyncParsableCommand {
 
     @Argument(help: "fanout | broadcast | idle (or use --scenario).") var scenario: String?
     @Option(name: .customLong("scenario"), help: "fanout | broadcast | idle.") var scenarioOption: String?
-    @Option(help: "Server base URL: http, https, ws or wss; logins go to <url>/login, sockets to <url>/ws.")
-    var url = "http://127.0.0.1:8080"
+    @Option(help: "Server base URL: http, https, ws or wss; logins go to <url>/login, sockets to <url>/ws. Repeat it for the nodes of a cluster: client i connects to the i-th URL round-robin, every login goes to the first.")
+    var url: [String] = []
     @Flag(help: "Do not verify the server's TLS certificate (self-signed test setups).") var insecure = false
     @Option(help: "Connections (default: fanout 1000, broadcast 19000, idle 10000).") var clients: Int?
     @Option(help: "Rooms r0..r{n-1}, clients round-robin (default: 1; idle: clients/10).") var rooms: Int?
@@ -72,9 +72,10 @@ struct Bench: AsyncParsableCommand {
         guard let scenario = BenchConfiguration.Scenario(rawValue: name) else {
             throw ValidationError("unknown scenario \(name): use fanout, broadcast or idle")
         }
-        let target: BenchTarget
-        do { target = try BenchTarget(url: url) } catch { throw ValidationError("\(error)") }
-        var configuration = BenchConfiguration(scenario: scenario, target: target)
+        let targets: [BenchTarget]
+        do { targets = try (url.isEmpty ? ["http://127.0.0.1:8080"] : url).map { try BenchTarget(url: $0) } } catch { throw ValidationError("\(error)") }
+        var configuration = BenchConfiguration(scenario: scenario, target: targets[0])
+        configuration.otherTargets = Array(targets.dropFirst())
         configuration.insecure = insecure
         if let clients {
             configuration.clients = clients

@@ -5,6 +5,7 @@ import NIOCore
 import ServiceLifecycle
 import Switchboard
 import SwitchboardChat
+import SwitchboardPostgres
 
 /// `switchboard serve`: the chat server. Every option also reads `SWITCHBOARD_<NAME>` from
 /// the environment (flags win), so the same binary configures from a unit file or container.
@@ -44,6 +45,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Event-loop threads; default: the CPUs this process may run on. Env: SWITCHBOARD_THREADS.") var threads: Int?
     @Option(help: "Seconds between heap trims, which give the memory a connect storm leaves behind back to the system (only after connections came or went; 0 disables). Env: SWITCHBOARD_HEAP_TRIM_INTERVAL.") var heapTrimInterval: Double?
     @Option(help: "Enable a conformance echo endpoint at this path (testing only). Env: SWITCHBOARD_ECHO_PATH.") var echoPath: String?
+    @Option(help: "PostgreSQL URL (postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]): durable rooms, and a cluster with every node given the same database. Default: everything in memory. Env: SWITCHBOARD_POSTGRES_URL.") var postgres: String?
+    @Option(help: "This node's name in the cluster; a node restarted with the same name purges its previous life's presence at once. Default: host name and process id. Env: SWITCHBOARD_NODE_NAME.") var nodeName: String?
+    @Option(help: "Seconds of silence after which a cluster node is declared dead and its users leave. Env: SWITCHBOARD_NODE_TIMEOUT.") var nodeTimeout: Double?
+    @Option(help: "Seconds between the backplane's safety polls: the most a lost notification delays a message. Env: SWITCHBOARD_POLL_INTERVAL.") var pollInterval: Double?
+    @Option(help: "Seconds an event waits for the database before it is answered unavailable. Env: SWITCHBOARD_POSTGRES_TIMEOUT.") var postgresTimeout: Double?
     @Flag(help: "Offer permessage-deflate compression (RFC 7692) to clients that ask for it. Env: SWITCHBOARD_COMPRESSION=1.") var compression = false
     @Option(help: "trace | debug | info | notice | warning | error. Env: SWITCHBOARD_LOG_LEVEL.") var logLevel: String?
 
@@ -133,6 +139,23 @@ struct Serve: AsyncParsableCommand {
             configuration.heapTrimInterval = interval == 0 ? nil : seconds(interval)
         }
         configuration.echoPath = value(echoPath, "ECHO_PATH")
+        if let url = value(postgres, "POSTGRES_URL"), !url.isEmpty {
+            let name = value(nodeName, "NODE_NAME") ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+            var cluster = PostgresCluster.Configuration(url: url, nodeName: name)
+            if let timeout = try number(nodeTimeout, "NODE_TIMEOUT") {
+                guard timeout > 0 else { throw ValidationError("--node-timeout must be > 0") }
+                cluster.nodeTimeout = seconds(timeout)
+            }
+            if let interval = try number(pollInterval, "POLL_INTERVAL") {
+                guard interval > 0 else { throw ValidationError("--poll-interval must be > 0") }
+                cluster.pollInterval = seconds(interval)
+            }
+            if let timeout = try number(postgresTimeout, "POSTGRES_TIMEOUT") {
+                guard timeout > 0 else { throw ValidationError("--postgres-timeout must be > 0") }
+                cluster.queryTimeout = seconds(timeout)
+            }
+            configuration.postgres = cluster
+        }
         if compression || ["1", "true", "yes", "on"].contains(environment["SWITCHBOARD_COMPRESSION"]?.lowercased() ?? "") {
             configuration.connection.compression = PerMessageDeflate.Configuration()
         }

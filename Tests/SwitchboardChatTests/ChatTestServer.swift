@@ -136,6 +136,7 @@ final class EventBuffer: @unchecked Sendable {
     func append(_ event: [String: Any]) { lock.withLock { events.append(event) } }
     func firstIndex(where predicate: ([String: Any]) -> Bool) -> Int? { lock.withLock { events.firstIndex(where: predicate) } }
     func remove(at index: Int) -> [String: Any] { lock.withLock { events.remove(at: index) } }
+    func contains(type: String) -> Bool { firstIndex { $0["type"] as? String == type } != nil }
 }
 
 func payload(_ event: [String: Any]) -> [String: Any] { event["payload"] as? [String: Any] ?? [:] }

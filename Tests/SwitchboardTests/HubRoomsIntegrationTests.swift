@@ -39,6 +39,45 @@ struct HubRoomsIntegrationTests {
         }
     }
 
+    @Test("the presence observer hears a user's first connection joining and last one leaving or going away, once each, after the change")
+    func presenceObserverSeesFirstAndLast() async throws {
+        let changes = NIOLockedValueBox<[String]>([])
+        let hubBox = NIOLockedValueBox<Hub?>(nil)
+        try await LibraryTestServer.run(onPresenceChange: { change in
+            // Told after the change: the hub already shows it.
+            let present = hubBox.withLockedValue { $0 }?.isPresent(change.user, in: change.room) ?? false
+            changes.withLockedValue { $0.append("\(change.kind == .joined ? "joined" : "left") \(change.user) \(change.room) present=\(present)") }
+        }) { server in
+            hubBox.withLockedValue { $0 = server.hub }
+            let first = try await server.connect("ann")
+            let second = try await server.connect("ann")
+            for (client, id) in [(first, 1), (second, 2)] {
+                try await client.send(text: #"{"type":"join","payload":{"room":"p"},"id":\#(id)}"#)
+                _ = try await client.nextEvent(ofType: "ack")
+            }
+            try await first.send(text: #"{"type":"leave","payload":{"room":"p"},"id":3}"#)
+            _ = try await first.nextEvent(ofType: "ack")
+            #expect(changes.withLockedValue { $0 } == ["joined ann p present=true"])
+            await second.close()
+            try await eventually("the last connection's departure is observed") { changes.withLockedValue { $0.count } == 2 }
+            #expect(changes.withLockedValue { $0 } == ["joined ann p present=true", "left ann p present=false"])
+            await first.close()
+        }
+    }
+
+    @Test("a broadcast except a user reaches every member but that user's connection")
+    func broadcastExceptUser() async throws {
+        try await LibraryTestServer.run { server in
+            let members = try await server.joinedClients(2, room: "x")
+            server.hub.broadcast(room: "x", frame: .text(#"{"type":"news"}"#, allocator: ByteBufferAllocator()), exceptUser: "u0")
+            server.hub.broadcast(room: "x", frame: .text(#"{"type":"after"}"#, allocator: ByteBufferAllocator()))
+            #expect(try await members[1].nextEvent(ofType: "news")["type"] as? String == "news")
+            let first = try await members[0].nextJSON()
+            #expect(first["type"] as? String == "after")
+            for member in members { await member.close() }
+        }
+    }
+
     private static func presence(_ event: [String: Any]) -> String {
         let payload = event["payload"] as? [String: Any] ?? [:]
         return "\(payload["kind"] as? String ?? "?") \(payload["user"] as? String ?? "?"), members \(payload["members"] as? Int ?? -1)"

@@ -29,13 +29,14 @@ struct LibraryTestServer {
         router: EventRouter = LibraryTestServer.defaultRouter,
         runHub: Bool = true,
         presence: Hub.PresenceEncoder? = nil,
+        onPresenceChange: Hub.PresenceObserver? = nil,
         _ body: @Sendable (LibraryTestServer) async throws -> Void
     ) async throws {
         let logs = LogCapture()
         let disconnects = NIOLockedValueBox<[ConnectionID: [CloseCode]]>([:])
         let hub = Hub(logger: logs.logger, presence: presence, onDisconnect: { connection, code in
             disconnects.withLockedValue { $0[connection.id, default: []].append(code) }
-        })
+        }, onPresenceChange: onPresenceChange)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         var configuration = configuration
         configuration.echoEnabled = true

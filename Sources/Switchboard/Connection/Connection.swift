@@ -93,4 +93,8 @@ struct LoopBoundHandler: @unchecked Sendable {
     }
 
     func isSame(as other: LoopBoundHandler) -> Bool { handler === other.handler }
+
+    /// Immutable, so readable from any thread.
+    var connection: Connection { handler.connection }
+    var user: String { handler.connection.user }
 }

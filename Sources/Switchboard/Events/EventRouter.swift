@@ -14,7 +14,7 @@ import NIOCore
 ///
 /// Every failure becomes an `error` event exactly as PROTOCOL.md says (`bad_json`,
 /// `bad_event`, `unknown_event`, `bad_payload`, or the handler's `EventError`; anything else
-/// is `internal`), and the connection stays open.
+/// is `internal`; a `StoreUnavailableError` is `unavailable`), and the connection stays open.
 public struct EventRouter: Sendable {
     public typealias Handler = @Sendable (Envelope, EventContext) async throws -> EventReply
 
@@ -80,6 +80,9 @@ public struct EventRouter: Sendable {
             }
         } catch let error as EventError {
             reply(error: error, id: envelope.id, to: connection)
+        } catch let error as StoreUnavailableError {
+            logger.debug("store unavailable", metadata: ["type": "\(envelope.type)", "reason": "\(error.reason)"])
+            reply(error: EventError(.unavailable, "storage unreachable; not handled, try again"), id: envelope.id, to: connection)
         } catch {
             logger.error("event handler failed", metadata: ["type": "\(envelope.type)", "error": "\(error)"])
             reply(error: EventError(.internal, "internal error"), id: envelope.id, to: connection)

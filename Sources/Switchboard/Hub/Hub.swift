@@ -15,6 +15,10 @@ public final class Hub: Sendable {
     public typealias PresenceEncoder = @Sendable (PresenceChange) -> OutboundFrame?
     /// Told once per connection when it stops being usable, with the close code.
     public typealias DisconnectObserver = @Sendable (Connection, CloseCode) -> Void
+    /// Told, after the change and outside the hub's locks, when a user's first connection on
+    /// this hub joined a room or their last one left it. A cluster's presence is built from
+    /// these (each node knows only its own connections).
+    public typealias PresenceObserver = @Sendable (PresenceChange) -> Void
 
     private struct Record {
         let connection: Connection
@@ -39,6 +43,7 @@ public final class Hub: Sendable {
     private let state = NIOLockedValueBox(State())
     private let presence: PresenceEncoder?
     private let onDisconnect: DisconnectObserver?
+    private let onPresenceChange: PresenceObserver?
     let logger: Logger
     private let metrics = HubMetrics()
     /// Runs the connections' event handlers; owned by `run()`.
@@ -47,11 +52,13 @@ public final class Hub: Sendable {
     public init(
         logger: Logger = Logger(label: "switchboard.hub"),
         presence: PresenceEncoder? = nil,
-        onDisconnect: DisconnectObserver? = nil
+        onDisconnect: DisconnectObserver? = nil,
+        onPresenceChange: PresenceObserver? = nil
     ) {
         self.logger = logger
         self.presence = presence
         self.onDisconnect = onDisconnect
+        self.onPresenceChange = onPresenceChange
         self.dispatcher = EventDispatcher(logger: logger)
     }
 
@@ -101,6 +108,7 @@ public final class Hub: Sendable {
         // back into the hub). The rooms are known only under the lock, so the rare join that
         // slips in between gets its frame on another round.
         var leftFrames: [String: OutboundFrame?] = [:]
+        var vanished: [String] = []
         while true {
             let outcome = state.withLockedValue { state -> ClosedOutcome in
                 guard let record = state.usable[connection.id] else { return .notUsable }
@@ -112,8 +120,9 @@ public final class Hub: Sendable {
                 for name in record.rooms {
                     guard let room = state.rooms[name] else { continue }
                     let empty = room.lock.withLock {
-                        if room.removeLocked(connection) == true, let frame = leftFrames[name] ?? nil {
-                            room.broadcastLocked(frame)
+                        if room.removeLocked(connection) == true {
+                            vanished.append(name)
+                            if let frame = leftFrames[name] ?? nil { room.broadcastLocked(frame) }
                         }
                         return room.isEmptyLocked
                     }
@@ -130,6 +139,9 @@ public final class Hub: Sendable {
                 }
             case .removed:
                 metrics.closed(code: code)
+                if let onPresenceChange {
+                    for room in vanished { onPresenceChange(PresenceChange(kind: .left, room: room, user: connection.user)) }
+                }
                 onDisconnect?(connection, code)
                 return
             }
@@ -207,6 +219,7 @@ public final class Hub: Sendable {
         // the repeat joins that send none.
         let joinedFrame = connection.handler == nil ? nil : presence?(PresenceChange(kind: .joined, room: name, user: connection.user))
         var deliveries = 0
+        var appeared = false
         var snapshot = state.withLockedValue { state -> JoinSnapshot? in
             if let pinned { pinned.joinsInFlight -= 1 }
             guard let handler = connection.handler, state.usable[connection.id] != nil else {
@@ -222,6 +235,7 @@ public final class Hub: Sendable {
                     return JoinSnapshot(members: room.usersLocked, lastSeq: room.lastDeliveredSeqLocked, wasMember: true)
                 }
                 let firstOfUser = room.addLocked(connection, handler: handler)
+                appeared = firstOfUser
                 connection.outbox.enqueue(.hold(handler, room: name))
                 if firstOfUser, let joinedFrame {
                     room.broadcastLocked(joinedFrame, except: connection.id)
@@ -230,6 +244,7 @@ public final class Hub: Sendable {
             }
         }
         metrics.delivered(deliveries)
+        if appeared { onPresenceChange?(PresenceChange(kind: .joined, room: name, user: connection.user)) }
         snapshot?.members.sort()
         return snapshot
     }
@@ -264,17 +279,21 @@ public final class Hub: Sendable {
     public func leave(_ connection: Connection, room name: String) -> Bool {
         // Encoded before the locks: the encoder may call back into the hub.
         let leftFrame = presence?(PresenceChange(kind: .left, room: name, user: connection.user))
-        return state.withLockedValue { state -> Bool in
+        var vanished = false
+        let left = state.withLockedValue { state -> Bool in
             guard state.usable[connection.id]?.rooms.remove(name) == true, let room = state.rooms[name] else { return false }
             let empty = room.lock.withLock {
-                if room.removeLocked(connection) == true, let leftFrame {
-                    room.broadcastLocked(leftFrame)
+                if room.removeLocked(connection) == true {
+                    vanished = true
+                    if let leftFrame { room.broadcastLocked(leftFrame) }
                 }
                 return room.isEmptyLocked
             }
             if empty { Self.evictIfUnused(room, from: &state, metrics: metrics) }
             return true
         }
+        if vanished { onPresenceChange?(PresenceChange(kind: .left, room: name, user: connection.user)) }
+        return left
     }
 
     public func isMember(_ connection: Connection, of room: String) -> Bool {
@@ -295,6 +314,56 @@ public final class Hub: Sendable {
         return room.lock.withLock { room.usersLocked }.sorted()
     }
 
+    /// Whether `user` has a connection in `room` on this hub.
+    public func isPresent(_ user: String, in room: String) -> Bool {
+        guard let room = state.withLockedValue({ $0.rooms[room] }) else { return false }
+        return room.lock.withLock { room.hasUserLocked(user) }
+    }
+
+    /// The rooms this hub keeps, with their users (a cluster node's share of presence).
+    public func localPresence() -> [String: [String]] {
+        let rooms = state.withLockedValue { Array($0.rooms.values) }
+        var presence: [String: [String]] = [:]
+        for room in rooms {
+            let users = room.lock.withLock { room.usersLocked }
+            if !users.isEmpty { presence[room.name] = users }
+        }
+        return presence
+    }
+
+    /// The rooms this hub keeps, each with the last `seq` delivered to its members (nil while
+    /// a join is still reading it). What a backplane must bring from other nodes.
+    public func liveRooms() -> [String: Int?] {
+        let rooms = state.withLockedValue { Array($0.rooms.values) }
+        var live: [String: Int?] = [:]
+        for room in rooms { live[room.name] = room.lock.withLock { room.lastDeliveredSeqIfKnownLocked } }
+        return live
+    }
+
+    /// The last `seq` delivered in `room`, nil if the hub does not keep the room or a join is
+    /// still reading its position.
+    public func lastDeliveredSeq(in room: String) -> Int? {
+        guard let room = state.withLockedValue({ $0.rooms[room] }) else { return nil }
+        return room.lock.withLock { room.lastDeliveredSeqIfKnownLocked }
+    }
+
+    /// Closes every connection in `room` on this hub with `code`: for a room whose stream
+    /// this node can no longer deliver without a gap (what it missed is gone from the store),
+    /// since members see a room's messages with no gap unless the server disconnected them.
+    /// They reconnect and rejoin with `since`, and learn what they missed (`recovered`).
+    public func closeMembers(of room: String, code: CloseCode, reason: String) {
+        guard let room = state.withLockedValue({ $0.rooms[room] }) else { return }
+        let members = room.lock.withLock { room.connectionsLocked }
+        for connection in members { connection.close(code, reason: reason) }
+    }
+
+    /// Whether messages above the last delivered one wait in `room` for a lower `seq`: a gap
+    /// only a fetch from the store can fill.
+    public func hasGap(in room: String) -> Bool {
+        guard let room = state.withLockedValue({ $0.rooms[room] }) else { return false }
+        return room.lock.withLock { room.hasHeldMessagesLocked }
+    }
+
     /// Delivers message `seq` of `room` to its members, in `seq` order: a message whose
     /// predecessors have not been published yet waits for them. Publish every `seq` the
     /// store assigned, exactly once, or the room stalls at the gap.
@@ -308,6 +377,14 @@ public final class Hub: Sendable {
     public func broadcast(room name: String, frame: OutboundFrame, except: Connection? = nil) {
         guard let room = state.withLockedValue({ $0.rooms[name] }) else { return }
         let deliveries = room.lock.withLock { room.broadcastLocked(frame, except: except?.id) }
+        metrics.delivered(deliveries)
+    }
+
+    /// Delivers an unsequenced frame to the members of `room` that are not `user`'s
+    /// connections: a cluster's presence event about a user never goes to that user.
+    public func broadcast(room name: String, frame: OutboundFrame, exceptUser user: String) {
+        guard let room = state.withLockedValue({ $0.rooms[name] }) else { return }
+        let deliveries = room.lock.withLock { room.broadcastLocked(frame, exceptUser: user) }
         metrics.delivered(deliveries)
     }
 

@@ -5,4 +5,10 @@ public struct PresenceChange: Sendable, Equatable {
     public var kind: Kind
     public var room: String
     public var user: String
+
+    public init(kind: Kind, room: String, user: String) {
+        self.kind = kind
+        self.room = room
+        self.user = user
+    }
 }

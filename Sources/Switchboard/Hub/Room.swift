@@ -42,6 +42,17 @@ final class Room: @unchecked Sendable {
 
     /// The last `seq` delivered; the room must be established.
     var lastDeliveredSeqLocked: Int { sequencer!.lastDelivered }
+    /// The last `seq` delivered, nil until the room is established.
+    var lastDeliveredSeqIfKnownLocked: Int? { sequencer?.lastDelivered }
+    /// Messages wait for a lower `seq` (or for the room's position, if not established).
+    var hasHeldMessagesLocked: Bool { (sequencer?.heldCount ?? 0) > 0 || !early.isEmpty }
+
+    func hasUserLocked(_ user: String) -> Bool { userConnections[user] != nil }
+
+    /// Every member's connection (immutable, so usable off the members' loops).
+    var connectionsLocked: [Connection] {
+        groups.values.flatMap { group in group.ids.indices.map { group.members[$0].connection } }
+    }
     /// Unsorted: sort outside the locks (a join in a 19,000-user room sorted them all while
     /// holding the hub's lock).
     var usersLocked: [String] { Array(userConnections.keys) }
@@ -98,6 +109,21 @@ final class Room: @unchecked Sendable {
             group.outbox.enqueue(.broadcast(group.members, frame, room: name, except: except))
         }
         return positions.count - (except.map { positions[$0] == nil ? 0 : 1 } ?? 0)
+    }
+
+    /// Enqueues `frame` for the members that are not `user`'s connection. Such an event (a
+    /// cluster's presence news about `user`) arrives when `user` has no connection here, or,
+    /// racing a join, one: a room's broadcast can leave out one connection. A second one of
+    /// the same user in that race would get the news about itself; harmless, and rarer still.
+    @discardableResult
+    func broadcastLocked(_ frame: OutboundFrame, exceptUser user: String) -> Int {
+        guard userConnections[user] != nil else { return broadcastLocked(frame) }
+        for group in groups.values {
+            for index in group.ids.indices where group.members[index].user == user {
+                return broadcastLocked(frame, except: group.ids[index])
+            }
+        }
+        return broadcastLocked(frame)
     }
 
     /// Delivers `seq` once every lower one has gone out; returns the number of deliveries.

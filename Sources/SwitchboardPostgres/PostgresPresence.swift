@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Switchboard
+
+/// This node's share of the cluster's presence, kept in `switchboard_presence`, and the
+/// cluster's members of a room.
+///
+/// The hub says when a user's first connection here joined a room or their last one left
+/// (`changed`); the worker then makes the node's row match what the hub holds *now*. Working
+/// from the hub's current truth rather than a log of changes makes every step idempotent and
+/// order-free: a failed write is simply retried, a join and leave that cancel out cost one
+/// no-op, and after an outage (or after other nodes declared this one dead and purged its
+/// rows) marking every local key again repairs everything. `switchboard_presence_set`
+/// announces a user's first row anywhere and last row anywhere, once, to every node.
+public final class PostgresPresence: PresenceDirectory {
+    struct Key: Hashable, Sendable {
+        var room: String
+        var user: String
+    }
+
+    let database: ClusterDatabase
+    let nodeID: UUID
+    let logger: Logger
+    private let pending = DirtySet<Key>()
+    /// Rows written at once: a join storm's thousands of first joins go in parallel.
+    private static let parallelWrites = 8
+
+    init(database: ClusterDatabase, nodeID: UUID, logger: Logger) {
+        self.database = database
+        self.nodeID = nodeID
+        self.logger = logger
+    }
+
+    /// For `Hub(onPresenceChange:)`.
+    public func changed(_ change: PresenceChange) {
+        pending.mark(Key(room: change.room, user: change.user))
+    }
+
+    /// Marks every user this node's hub holds, so the rows are written again (after this
+    /// node was declared dead and purged).
+    func reassert(from hub: Hub) {
+        pending.mark(hub.localPresence().flatMap { room, users in users.map { Key(room: room, user: $0) } })
+    }
+
+    public func members(of room: String, local: [String]) async throws -> [String] {
+        let node = nodeID
+        let others = try await database.run { client in
+            var users: [String] = []
+            for try await user in try await client.query(
+                "SELECT DISTINCT username FROM switchboard_presence WHERE room = \(room) AND node <> \(node)"
+            ).decode(String.self) {
+                users.append(user)
+            }
+            return users
+        }
+        return Set(local).union(others).sorted()
+    }
+
+    /// Writes pending changes until cancelled.
+    func run(hub: Hub) async {
+        while let keys = await pending.next() {
+            var failed: [Key] = []
+            var remaining = keys.makeIterator()
+            await withTaskGroup(of: Key?.self) { group in
+                func start() -> Bool {
+                    guard let key = remaining.next() else { return false }
+                    group.addTask { await self.write(key, present: hub.isPresent(key.user, in: key.room)) ? nil : key }
+                    return true
+                }
+                for _ in 0..<Self.parallelWrites {
+                    if !start() { break }
+                }
+                while let result = await group.next() {
+                    if let key = result { failed.append(key) }
+                    _ = start()
+                }
+            }
+            if !failed.isEmpty {
+                // The database is out of reach: try again in a moment, with what the hub
+                // holds by then.
+                try? await Task.sleep(for: .seconds(1))
+                if Task.isCancelled { return }
+                pending.mark(failed)
+            }
+        }
+    }
+
+    func finish() { pending.finish() }
+
+    private func write(_ key: Key, present: Bool) async -> Bool {
+        let node = nodeID
+        do {
+            try await database.run { client in
+                _ = try await client.query(
+                    "SELECT switchboard_presence_set(\(key.room), \(key.user), \(node), \(present))"
+                )
+            }
+            return true
+        } catch {
+            logger.debug("presence write failed", metadata: ["room": "\(key.room)", "error": "\(String(reflecting: error))"])
+            return false
+        }
+    }
+}

@@ -3,18 +3,11 @@
 //
 // Built by scripts/fuzz.sh with swiftc (no SwiftPM), together with the library files it
 // exercises, which import only Foundation:
-//   Sources/Switchboard/Events/{Envelope,EventID,ErrorCode}.swift
+//   Sources/SwitchboardProtocol/*.swift (the envelope and the chat payloads the server decodes)
 //   Sources/Switchboard/Connection/UTF8Validator.swift
 // Any crash, trap or AddressSanitizer report is a finding; see docs/FUZZING.md.
 
 import Foundation
-
-// Local copies of the payloads in Sources/SwitchboardChat/ChatEvents.swift (that target
-// needs Hummingbird and NIO, so it is not compiled in here). Keep them in step.
-struct JoinRoom: Decodable { var room: String; var since: Int? }
-struct SendMessage: Decodable { var room: String; var message: String }
-struct LeaveRoom: Decodable { var room: String }
-struct ChangeRoom: Decodable { var name: String }
 
 /// A deterministic split point in 0...count derived from the bytes themselves (FNV-1a), so
 /// libFuzzer sees the same behaviour for the same input and still explores every split.
@@ -73,10 +66,11 @@ func checkEnvelope(_ data: Data) {
             _ = error.message.utf8.count
         }
     }
-    payload(JoinRoom.self)
-    payload(SendMessage.self)
-    payload(LeaveRoom.self)
-    payload(ChangeRoom.self)
+    payload(JoinRoomRequest.self)
+    payload(SendMessageRequest.self)
+    payload(LeaveRoomRequest.self)
+    payload(ChangeRoomRequest.self)
+    payload(HistoryRequest.self)
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -27,15 +27,9 @@ case $SWITCHBOARD_BIN in /*) ;; *) SWITCHBOARD_BIN=$(cd "$(dirname "$SWITCHBOARD
 export SWITCHBOARD_BIN
 
 # --- browser and driver from Debian ---
+source "$repo/scripts/require-debian-packages.sh"
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "e2e: chromium and chromium-driver are missing; install them as root (apt-get install chromium chromium-driver)" >&2
-    exit 2
-  fi
-  echo "e2e: installing chromium and chromium-driver" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq chromium chromium-driver >/dev/null
+  install_missing e2e chromium chromium-driver
 fi
 
 # --- python venv with selenium and pytest ---

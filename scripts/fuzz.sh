@@ -26,9 +26,7 @@ mkdir -p "$out" "$corpus" "$artifacts"
 
 sources=(
     "$root/Fuzz/EnvelopeFuzz.swift"
-    "$root/Sources/Switchboard/Events/Envelope.swift"
-    "$root/Sources/Switchboard/Events/EventID.swift"
-    "$root/Sources/Switchboard/Events/ErrorCode.swift"
+    "$root"/Sources/SwitchboardProtocol/*.swift
     "$root/Sources/Switchboard/Connection/UTF8Validator.swift"
 )
 

@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Switchboard
+import SwitchboardChat
 
 /// One room of `members` real WebSocket connections on a loopback Switchboard server, built
 /// from public API only: a Hummingbird app with `.switchboard(...)` on port 0 (as
@@ -23,7 +24,7 @@ final class FanOutBench: @unchecked Sendable {
     let members: Int
     let room = "bench"
     /// The frame that is broadcast: a `new_message` as SwitchboardChat builds it.
-    let frame = NewMessageFrame.make(Fixtures.storedMessage, allocator: ByteBufferAllocator())
+    let frame = ChatFrames.newMessage(Fixtures.storedMessage, allocator: ByteBufferAllocator())
 
     // Set in `start()`, used by `broadcastAndDrain()`, cleared in `stop()`; the benchmark
     // runner calls them one after another, never concurrently.
@@ -59,7 +60,7 @@ final class FanOutBench: @unchecked Sendable {
         let logger = Logger(label: "switchboard.bench", factory: { _ in SwiftLogNoOpLogHandler() })
         let hub = Hub(logger: logger)
         var router = EventRouter()
-        router.on("join", as: RoomPayload.self, replying: { payload, context in
+        router.on("join", as: JoinRoomRequest.self, replying: { payload, context in
             // No ack: after the join a client gets nothing but the broadcasts.
             guard context.hub.join(context.connection, room: payload.room, knownSeq: 0) != nil else { return .replied }
             context.hub.completeJoin(context.connection, room: payload.room, reply: nil)
@@ -114,10 +115,6 @@ final class FanOutBench: @unchecked Sendable {
     }
 
     // MARK: clients
-
-    private struct RoomPayload: Decodable, Sendable {
-        var room: String
-    }
 
     /// Reads exactly one frame's bytes from every client socket, in turn.
     private func drain(verify: Bool) throws {

@@ -11,12 +11,6 @@ enum Fixtures {
             .utf8
     )
 
-    /// The shape of SwitchboardChat's (internal) `ChatEvents.SendMessage` payload.
-    struct SendMessage: Decodable, Sendable {
-        var room: String
-        var message: String
-    }
-
     /// A message as the store returns it, the input of `new_message` encoding.
     static let storedMessage = StoredMessage(
         room: "general", seq: 12345, from: "alice",
@@ -58,43 +52,5 @@ enum Fixtures {
         var buffer = ByteBufferAllocator().buffer(capacity: 4096)
         buffer.writeBytes(bytes)
         return buffer
-    }
-}
-
-/// The same bytes as SwitchboardChat's `ChatFrames.newMessage`, which is internal to that
-/// module: a copy of its code on the public `OutboundFrame.text` + `writeJSONString`.
-/// Keep in step with `Sources/SwitchboardChat/ChatFrames.swift`.
-enum NewMessageFrame {
-    static func make(_ message: StoredMessage, allocator: ByteBufferAllocator) -> OutboundFrame {
-        OutboundFrame.text(allocator: allocator, capacity: 96 + message.message.utf8.count + message.room.utf8.count) { buffer in
-            buffer.writeStaticString(#"{"type":"new_message","payload":"#)
-            buffer.writeStaticString(#"{"room":"#)
-            buffer.writeJSONString(message.room)
-            buffer.writeStaticString(#","from":"#)
-            buffer.writeJSONString(message.from)
-            buffer.writeStaticString(#","message":"#)
-            buffer.writeJSONString(message.message)
-            buffer.writeStaticString(#","sent":""#)
-            buffer.writeString(rfc3339(message.sent))
-            buffer.writeStaticString(#"","seq":"#)
-            buffer.writeString(String(message.seq))
-            buffer.writeStaticString("}")
-            buffer.writeStaticString("}")
-        }
-    }
-
-    /// Copy of SwitchboardChat's internal `Timestamp.rfc3339`.
-    static func rfc3339(_ date: Date) -> String {
-        let millisTotal = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-        var seconds = time_t(millisTotal / 1000)
-        let millis = Int(millisTotal % 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis), 3))Z"
     }
 }

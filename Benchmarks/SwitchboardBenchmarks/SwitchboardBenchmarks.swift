@@ -7,6 +7,7 @@ import Benchmark
 import NIOCore
 import NIOWebSocket
 import Switchboard
+import SwitchboardChat
 
 /// Micro-benchmarks of Switchboard's hot paths. See `Benchmarks/README.md` for what each
 /// one measures and how to run them.
@@ -47,7 +48,7 @@ let benchmarks: @Sendable () -> Void = {
             for _ in benchmark.scaledIterations {
                 do {
                     let envelope = try Envelope.decode(json)
-                    blackHole(try envelope.payload(as: Fixtures.SendMessage.self))
+                    blackHole(try envelope.payload(as: SendMessageRequest.self))
                 } catch {
                     benchmark.error("decode failed: \(error)")
                     return
@@ -63,7 +64,7 @@ let benchmarks: @Sendable () -> Void = {
         let message = Fixtures.storedMessage
         measuringCPU(benchmark) {
             for _ in benchmark.scaledIterations {
-                blackHole(NewMessageFrame.make(message, allocator: allocator))
+                blackHole(ChatFrames.newMessage(message, allocator: allocator))
             }
         }
     }

@@ -29,63 +29,12 @@ struct ChatEvents: Sendable {
         budget = HistoryBudget(maxQueuedBytes: configuration.connection.maxQueuedBytes)
     }
 
-    struct JoinRoom: Decodable, Sendable {
-        var room: String
-        var since: Int?
-        var epoch: String?
-    }
-
-    struct LeaveRoom: Decodable, Sendable {
-        var room: String
-    }
-
-    struct SendMessage: Decodable, Sendable {
-        var room: String
-        var message: String
-        var idempotencyKey: String?
-
-        enum CodingKeys: String, CodingKey {
-            case room, message
-            case idempotencyKey = "idempotency_key"
-        }
-    }
-
-    struct ChangeRoom: Decodable, Sendable {
-        var name: String
-    }
-
-    struct History: Decodable, Sendable {
-        var room: String
-        var since: Int?
-        var before: Int?
-        var limit: Int?
-    }
-
-    struct JoinAck: Encodable, Sendable {
-        var room: String
-        var members: [String]
-        var seq: Int
-        var epoch: String
-        var history: [HistoryEntry]
-        var more: Bool
-        var recovered: Bool?
-    }
-
-    struct HistoryAck: Encodable, Sendable {
-        var room: String
-        var epoch: String
-        var messages: [HistoryEntry]
-        var more: Bool
-    }
-
-    struct RoomAck: Encodable, Sendable {
-        var room: String
-    }
-
-    struct SendAck: Encodable, Sendable {
-        var room: String
-        var seq: Int
-    }
+    // The payloads are the wire contract's, shared with clients (SwitchboardProtocol).
+    typealias JoinRoom = JoinRoomRequest
+    typealias LeaveRoom = LeaveRoomRequest
+    typealias SendMessage = SendMessageRequest
+    typealias ChangeRoom = ChangeRoomRequest
+    typealias History = HistoryRequest
 
     func register(on router: inout EventRouter) {
         router.on("join_room", as: JoinRoom.self, replying: { payload, context in

@@ -16,17 +16,6 @@ struct HTTPRoutes: Sendable {
     let loginLimiter: LoginRateLimiter
     let logger: Logger
 
-    struct LoginRequest: Decodable {
-        var username: String?
-        var password: String?
-    }
-
-    struct LoginResponse: Encodable {
-        var ticket: String
-        var expires_in: Int
-        var user: String
-    }
-
     func router() -> Router<ChatRequestContext> {
         let router = Router(context: ChatRequestContext.self)
         router.add(middleware: SecurityHeadersMiddleware())
@@ -83,7 +72,7 @@ struct HTTPRoutes: Sendable {
             return Self.error(.serviceUnavailable, "storage unreachable; try again")
         }
         let seconds = Int(tickets.lifetime.components.seconds)
-        let payload = try JSONEncoder().encode(LoginResponse(ticket: ticket, expires_in: seconds, user: user))
+        let payload = try JSONEncoder().encode(LoginResponse(ticket: ticket, expiresIn: seconds, user: user))
         return Response(
             status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(bytes: payload))

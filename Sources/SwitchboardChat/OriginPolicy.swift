@@ -100,11 +100,20 @@ public final class OriginPolicy: Sendable {
     /// Whether an upgrade with this `Origin` header (nil: none sent) may proceed.
     public func permits(origin: String?) -> Bool {
         guard let origin else { return true }
-        if allowsAny { return true }
+        if allowsAny || Self.isFromNonBrowserClient(origin) { return true }
         guard let parsed = Origin(origin) else { return false }
         if !configured.isEmpty { return configured.contains(parsed) }
         if parsed == publicOrigin { return true }
         return parsed.scheme == ownScheme && parsed.port == listeningPort.load(ordering: .relaxed) && ownHosts.contains(parsed.host)
+    }
+
+    /// Browsers send the page's origin (`http`, `https`, or `null`), never a `ws://` or `wss://`
+    /// one, and a page cannot set the header. Such an origin comes from a non-browser
+    /// WebSocket library (swift-websocket's WSClient always sends its target URL's), so it is
+    /// treated like no `Origin`: there is no page, hence no cross-site hijacking to stop.
+    static func isFromNonBrowserClient(_ origin: String) -> Bool {
+        let scheme = origin.trimmingCharacters(in: .whitespaces).prefix { $0 != ":" }.lowercased()
+        return scheme == "ws" || scheme == "wss"
     }
 
     /// The names a browser may use for a server listening on `host`. A loopback listener is

@@ -197,30 +197,8 @@ struct AuthenticationTests {
 
 @Suite("TLS")
 struct TLSTests {
-    /// A self-signed certificate for 127.0.0.1 and localhost, made with openssl, and a client
-    /// configuration that trusts it; the files live while `body` runs.
     static func withCertificate(_ body: (_ certificate: String, _ key: String, _ client: TLSConfiguration) async throws -> Void) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-tls-\(UUID())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let certificate = directory.appendingPathComponent("cert.pem").path
-        let key = directory.appendingPathComponent("key.pem").path
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        openssl.arguments = [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ]
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
-        try #require(openssl.terminationStatus == 0)
-
-        var clientTLS = TLSConfiguration.makeClientConfiguration()
-        clientTLS.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(certificate))
-        clientTLS.certificateVerification = .noHostnameVerification
-        try await body(certificate, key, clientTLS)
+        try await TestCertificate.with(body)
     }
 
     @Test("wss: login and a chat round trip over TLS with a certificate generated for the test")

@@ -45,6 +45,19 @@ struct OriginPolicyUnitTests {
         #expect(!wildcard.permits(origin: "http://evil.test:8080"))
     }
 
+    @Test("a ws:// or wss:// Origin is a non-browser client's (browsers never send one) and is allowed like none; http(s) from elsewhere still is not")
+    func nonBrowserOrigins() throws {
+        let loopback = try OriginPolicy(allowed: [], listenHost: "127.0.0.1", port: 8080, secure: false)
+        #expect(loopback.permits(origin: "ws://127.0.0.1"))
+        #expect(loopback.permits(origin: "WSS://chat.example.com"))
+        #expect(!loopback.permits(origin: "http://127.0.0.1"))
+        #expect(!loopback.permits(origin: "https://evil.test"))
+        #expect(!loopback.permits(origin: "wsx://evil.test"))
+        let configured = try OriginPolicy(allowed: ["https://app.example"], listenHost: "127.0.0.1", port: 8080, secure: false)
+        #expect(configured.permits(origin: "ws://127.0.0.1"))
+        #expect(!configured.permits(origin: "http://127.0.0.1:8080"))
+    }
+
     @Test("a configured origin or public URL that is not one is a start-up error")
     func invalidConfiguration() {
         #expect(throws: ConfigurationError.self) { try OriginPolicy(allowed: ["chat.example.com"], listenHost: "127.0.0.1", port: 1, secure: false) }

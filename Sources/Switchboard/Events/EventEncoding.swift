@@ -3,23 +3,10 @@ import NIOCore
 
 /// Builds server events (`{"type", "id", "payload"}`) as ready-to-send frames.
 public enum EventEncoding {
-    private struct Outgoing<Payload: Encodable>: Encodable {
-        var type: String
-        var id: EventID?
-        var payload: Payload
-    }
-
-    private struct ErrorPayload: Encodable {
-        var code: ErrorCode
-        var message: String
-    }
-
     public static func frame<Payload: Encodable>(
         type: String, id: EventID? = nil, payload: Payload, allocator: ByteBufferAllocator = .init()
     ) throws -> OutboundFrame {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        let json = try encoder.encode(Outgoing(type: type, id: id, payload: payload))
+        let json = try OutgoingEvent(type: type, id: id, payload: payload).json()
         return OutboundFrame.text(allocator: allocator, capacity: json.count) { $0.writeBytes(json) }
     }
 

@@ -559,17 +559,20 @@ class RoomFollower:
     recovery did not fit. `problems` lists every broken promise it saw."""
 
     def __init__(self, user: str, room: str, nodes: list[Node], first: Node,
-                 reconnect_timeout: float = 30):
+                 reconnect_timeout: float = 30, reconnect_delay: float = 0):
         self.user = user
         self.room = room
         self.nodes = nodes
         self.node = first
         self.reconnect_timeout = reconnect_timeout
+        self.reconnect_delay = reconnect_delay  # a slow client: more to recover than fits a join
         self.received: dict[int, dict] = {}
         self.last = 0
         self.epoch: str | None = None
         self.problems: list[str] = []
         self.reconnects: list[Node] = []
+        self.disconnects: list[int | None] = []  # close codes of the dropped connections
+        self.resumed_with_more = 0  # rejoins whose recovery did not fit the ack
         self.client: Client | None = None
         self._task: asyncio.Task | None = None
         self._stopping = False
@@ -607,6 +610,7 @@ class RoomFollower:
         for m in ack["history"]:
             await self._accept(m, "join history")
         if ack.get("more"):
+            self.resumed_with_more += resumed
             _, rest = await read_whole_room(self.client, self.room, since=self.last)
             for m in rest:
                 await self._accept(m, "history page")
@@ -629,10 +633,12 @@ class RoomFollower:
                     await self._accept(p, f"live on {client.node.name}")
             cursor = len(client.events)
             if client.closed.is_set() and not self._stopping:
+                self.disconnects.append(client.close_code)
                 await self._reconnect()
                 cursor = 0
 
     async def _reconnect(self) -> None:
+        await asyncio.sleep(self.reconnect_delay)
         deadline = time.monotonic() + self.reconnect_timeout
         order = self.nodes[self.nodes.index(self.node) + 1:] + self.nodes[:self.nodes.index(self.node) + 1]
         last_error = None

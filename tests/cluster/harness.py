@@ -317,6 +317,8 @@ class Client:
         self._pending: dict[int, asyncio.Future] = {}
         self._ws = None
         self._reader: asyncio.Task | None = None
+        # per room: the join ack's members and how many events had arrived before it
+        self._joined: dict[str, tuple[list[str], int]] = {}
 
     def __repr__(self) -> str:
         return f"Client({self.user}@{self.node.name})"
@@ -342,6 +344,7 @@ class Client:
                 future = self._pending.pop(reply_to, None) if isinstance(reply_to, int) else None
                 if future is not None:
                     if not future.done():
+                        event["_events_before"] = len(self.events)
                         future.set_result(event)
                     continue
                 event["_received"] = time.monotonic()
@@ -383,7 +386,9 @@ class Client:
     async def call(self, type_: str, payload: dict | None = None,
                    timeout: float = REPLY_TIMEOUT) -> dict:
         """The ack's payload, or ProtocolError for an error reply."""
-        reply = await self.request(type_, payload, timeout)
+        return self._payload_of(await self.request(type_, payload, timeout), type_)
+
+    def _payload_of(self, reply: dict, type_: str) -> dict:
         if reply["type"] == "error":
             p = reply.get("payload", {})
             raise ProtocolError(p.get("code"), p.get("message", ""), type_)
@@ -397,7 +402,31 @@ class Client:
             payload["since"] = since
         if epoch is not None:
             payload["epoch"] = epoch
-        return await self.call("join_room", payload, timeout)
+        reply = await self.request("join_room", payload, timeout)
+        ack = self._payload_of(reply, "join_room")
+        self._joined[room] = (ack["members"], reply["_events_before"])
+        return ack
+
+    def members_view(self, room: str) -> set[str]:
+        """The room's members as this client knows them: its join ack's `members`, then the
+        `user_joined`/`user_left` that came after the ack. In a cluster presence travels
+        between nodes after the join that caused it is acknowledged, so an ack may miss a
+        join acked on another node a moment before; the events that follow make up for it."""
+        members, position = self._joined[room]
+        view = set(members)
+        for e in self.events[position:]:
+            p = e.get("payload", {})
+            if p.get("room") == room and e.get("type") == "user_joined":
+                view.add(p["user"])
+            elif p.get("room") == room and e.get("type") == "user_left":
+                view.discard(p["user"])
+        return view
+
+    async def wait_members(self, room: str, expected: Iterable[str],
+                           timeout: float = EVENT_TIMEOUT) -> None:
+        expected = set(expected)
+        await self.wait_until(lambda: self.members_view(room) == expected, timeout,
+                              f"members of {room} = {sorted(expected)} (now {sorted(self.members_view(room))})")
 
     async def leave(self, room: str) -> dict:
         return await self.call("leave_room", {"room": room})

@@ -30,11 +30,13 @@ async def test_presence_join_leave_across_nodes(cluster):
     assert isinstance(epoch, str) and epoch, first
 
     ack = await bob.join("lobby")
-    assert sorted(ack["members"]) == ["alice", "bob"] and ack["epoch"] == epoch, ack
+    assert ack["epoch"] == epoch, ack
+    await bob.wait_members("lobby", ["alice", "bob"])
     await alice.wait_event("user_joined", "lobby", user="bob")
 
     ack = await carol.join("lobby")
-    assert sorted(ack["members"]) == ["alice", "bob", "carol"] and ack["epoch"] == epoch, ack
+    assert ack["epoch"] == epoch, ack
+    await carol.wait_members("lobby", ["alice", "bob", "carol"])
     await alice.wait_event("user_joined", "lobby", user="carol")
     await bob.wait_event("user_joined", "lobby", user="carol")
 
@@ -54,8 +56,8 @@ async def test_presence_join_leave_across_nodes(cluster):
     await alice.wait_event("user_left", "lobby", user="carol")
 
     dave = await Client.connect(b, "dave")
-    ack = await dave.join("lobby")
-    assert sorted(ack["members"]) == ["alice", "dave"], ack
+    await dave.join("lobby")
+    await dave.wait_members("lobby", ["alice", "dave"])
     await alice.wait_event("user_joined", "lobby", user="dave")
 
     await asyncio.sleep(SETTLE)
@@ -73,8 +75,8 @@ async def test_user_on_two_nodes_is_one_member(cluster):
     await watcher.join("pair")
 
     alice_a = await Client.connect(a, "alice")
-    ack = await alice_a.join("pair")
-    assert sorted(ack["members"]) == ["alice", "watcher"], ack
+    await alice_a.join("pair")
+    await alice_a.wait_members("pair", ["alice", "watcher"])
     await watcher.wait_event("user_joined", "pair", user="alice")
 
     alice_b = await Client.connect(b, "alice")
@@ -84,8 +86,8 @@ async def test_user_on_two_nodes_is_one_member(cluster):
     # her first connection going away is not her leaving
     await alice_a.close()
     late = await Client.connect(a, "late")
-    ack = await late.join("pair")
-    assert sorted(ack["members"]) == ["alice", "late", "watcher"], ack
+    await late.join("pair")
+    await late.wait_members("pair", ["alice", "late", "watcher"])
     await asyncio.sleep(SETTLE)
     assert len(watcher.find("user_joined", "pair", user="alice")) == 1, watcher.events
     assert watcher.find("user_left", "pair", user="alice") == [], watcher.events
@@ -95,8 +97,9 @@ async def test_user_on_two_nodes_is_one_member(cluster):
     await alice_b.leave("pair")
     await watcher.wait_event("user_left", "pair", user="alice")
     await late.wait_event("user_left", "pair", user="alice")
-    after = await (await Client.connect(b, "after")).join("pair")
-    assert sorted(after["members"]) == ["after", "late", "watcher"], after
+    after = await Client.connect(b, "after")
+    await after.join("pair")
+    await after.wait_members("pair", ["after", "late", "watcher"])
     await asyncio.sleep(SETTLE)
     assert len(watcher.find("user_left", "pair", user="alice")) == 1, watcher.events
     assert len(late.find("user_left", "pair", user="alice")) == 1, late.events

@@ -112,6 +112,12 @@ async def test_postgres_down_and_back_under_load(cluster, how):
     late = await Client.connect(nodes[0], "late")
     ack = await late.join(room, since=1, epoch=epoch)
     assert ack["recovered"] is True and ack["epoch"] == epoch, ack
+    # Nobody left: every member stayed connected through the outage. (An outage longer than
+    # --node-timeout must not make the nodes declare each other dead when it ends.)
+    staying = {f.user for f in followers} | {s.client.user for s in senders} | {"probe"}
+    for member in [f.client for f in followers] + [s.client for s in senders] + [probe]:
+        false_leaves = [p["user"] for p in member.find("user_left", room) if p["user"] in staying]
+        assert false_leaves == [], f"{member} was told that connected members left: {false_leaves}"
     for f in followers:
         await f.stop()
 

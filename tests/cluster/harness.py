@@ -31,6 +31,7 @@ POSTGRES_SH = REPO_ROOT / "scripts" / "postgres.sh"
 REPLY_TIMEOUT = float(os.environ.get("CLUSTER_REPLY_TIMEOUT", "5"))
 EVENT_TIMEOUT = float(os.environ.get("CLUSTER_EVENT_TIMEOUT", "5"))
 STARTUP_TIMEOUT = float(os.environ.get("CLUSTER_STARTUP_TIMEOUT", "30"))
+LOG_LEVEL = os.environ.get("CLUSTER_LOG_LEVEL", "warning")  # the nodes' --log-level (info to debug a failure)
 
 SENT_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -142,7 +143,7 @@ class Node:
 
     def command(self) -> list[str]:
         cmd = [self.binary, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--log-level", "warning", "--drain-timeout", "1"]
+               "--log-level", LOG_LEVEL, "--drain-timeout", "1"]
         if self.postgres_url is not None:
             if not self.url_from_env:
                 cmd += ["--postgres", self.postgres_url]
@@ -472,6 +473,14 @@ class Client:
     def messages(self, room: str) -> list[dict]:
         return self.find("new_message", room)
 
+    def arrival(self, room: str, seq: int) -> float:
+        """When new_message `seq` of `room` arrived (time.monotonic())."""
+        for e in self.events:
+            p = e.get("payload", {})
+            if e.get("type") == "new_message" and p.get("room") == room and p.get("seq") == seq:
+                return e["_received"]
+        raise KeyError(f"{self}: no new_message {seq} in {room}")
+
     async def wait_until(self, condition: Callable[[], Any], timeout: float = EVENT_TIMEOUT,
                          what: str = "condition") -> Any:
         """Waits until condition() is truthy, re-checked on every event and on close."""
@@ -549,7 +558,8 @@ class Sender:
         self.reply_timeout = reply_timeout
         self.acked: dict[int, str] = {}
         self.refused: list[tuple[str, str]] = []
-        self.unanswered: list[str] = []
+        self.unanswered: list[str] = []  # the connection closed first
+        self.timed_out: list[str] = []  # no reply within reply_timeout (the protocol owes one)
         self.attempts = 0
 
     async def _one(self, body: str) -> None:
@@ -559,6 +569,8 @@ class Sender:
             self.refused.append((body, e.code))
         except ConnectionError:
             self.unanswered.append(body)
+        except AssertionError:  # Client.request's timeout
+            self.timed_out.append(body)
         else:
             assert seq not in self.acked, f"seq {seq} acked twice"
             self.acked[seq] = body

@@ -123,7 +123,13 @@ async def test_nginx_in_front_of_two_cluster_nodes(cluster_factory, test_artifac
     try:
         entry = await asyncio.to_thread(nginx.start)
         users = [f"u{i}" for i in range(6)]
-        clients = [await Client.connect(entry, u) for u in users]  # /login and /ws by round robin
+        clients = []
+        for i, user in enumerate(users):
+            # round robin alternates /login and /ws between the nodes (every ticket is used on
+            # the node that did not issue it); a request in between moves every other /ws over
+            if i % 2:
+                await asyncio.to_thread(http, "GET", entry.http_url + "/healthz")
+            clients.append(await Client.connect(entry, user))
         epochs = {(await c.join("lb"))["epoch"] for c in clients}
         assert len(epochs) == 1
         for c in clients:

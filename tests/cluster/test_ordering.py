@@ -28,7 +28,8 @@ async def test_concurrent_senders_on_three_nodes_make_one_gapless_stream(cluster
 
     acked: dict[int, tuple[str, str]] = {}
     for s in senders:
-        assert not s.refused and not s.unanswered, (s.tag, s.refused[:3], s.unanswered[:3])
+        assert not s.refused and not s.unanswered and not s.timed_out, \
+            (s.tag, s.refused[:3], s.unanswered[:3], s.timed_out[:3])
         for seq, body in s.acked.items():
             assert seq not in acked, f"seq {seq} acked to {s.tag} and to {acked[seq][0]}"
             acked[seq] = (s.client.user, body)

@@ -13,6 +13,8 @@ from harness import (SENT_FORMAT, Client, ProtocolError, Sender, assert_gapless,
 # Long enough for a cross-node event to be delivered by the safety poll (1 s) if its
 # notification were lost, so "nothing more arrived" means nothing more will.
 SETTLE = 1.5
+# a presence announcement lost on the way would still show within a poll; more is a loss
+POLL_AND_SLACK = 3.0
 
 
 async def connect_all(pairs):
@@ -358,3 +360,23 @@ async def test_large_messages_cross_nodes(cluster):
         _, rest = await read_whole_room(late, "big", since=got[-1]["seq"] if got else 0)
         got += rest
     assert [x["message"] for x in got] == bodies
+
+
+async def test_member_who_just_joined_hears_of_the_next_joins(cluster):
+    """Joins right after a join, on every node: the first member's view (ack members, then
+    user_joined) must take in every one of them, and each joiner's view must hold the rest.
+    Twenty fresh rooms, because a lost announcement shows at the start of a room's life."""
+    a, b, c = cluster.nodes
+    zero, first = await Client.connect(a, "zero"), await Client.connect(b, "first")
+    others = await connect_all([(a, "x"), (b, "y"), (c, "z")])
+    for i in range(20):
+        room = f"fresh-{i}"
+        # odd rounds: the room already has a member on another node when `first` joins
+        if i % 2:
+            await zero.join(room)
+        await first.join(room)
+        await asyncio.gather(*(o.join(room) for o in others))
+        everyone = ["first", "x", "y", "z"] + (["zero"] if i % 2 else [])
+        await first.wait_members(room, everyone, timeout=POLL_AND_SLACK)
+        for o in others:
+            await o.wait_members(room, everyone, timeout=POLL_AND_SLACK)

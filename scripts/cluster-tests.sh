@@ -64,4 +64,4 @@ export CLUSTER_ARTIFACTS=${CLUSTER_ARTIFACTS:-$repo/tests/cluster/artifacts}
 mkdir -p "$CLUSTER_ARTIFACTS"
 echo "cluster-tests: server $SWITCHBOARD_BIN; artifacts in $CLUSTER_ARTIFACTS" >&2
 cd tests/cluster
-exec "$venv/bin/python" -m pytest -q -p no:cacheprovider --durations=0 "$@"
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider --durations=10 "$@"

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import NODE_TIMEOUT, POLL_INTERVAL
-from harness import (Client, RoomFollower, Sender, assert_gapless, login,
+from harness import (Client, RoomFollower, Sender, assert_gapless, http, login,
                      read_whole_room, start_together, upgrade_status)
 
 # Slack for a debug build on two busy cores, on top of each bound the server promises.
@@ -85,12 +85,17 @@ async def test_postgres_down_and_back_under_load(cluster, how):
     try:
         # every node notices; what needs the database is refused, connections stay open
         await asyncio.gather(*(n.await_health(503, timeout=10) for n in nodes))
-        refusals = await asyncio.gather(
+        # all at once: each is answered within --postgres-timeout (5 s)
+        *refusals, (login_status, _) = await asyncio.gather(
             probe.request("send_message", {"room": room, "message": "in the dark"}, timeout=10),
             prober_a.request("join_room", {"room": "elsewhere"}, timeout=10),
-            prober_c.request("history", {"room": room, "since": 0}, timeout=10))
+            prober_c.request("history", {"room": room, "since": 0}, timeout=10),
+            # tickets live in the database: none can be issued now
+            asyncio.to_thread(http, "POST", nodes[0].http_url + "/login",
+                              {"username": "latecomer", "password": "pw"}, 10))
         for reply in refusals:
             assert reply["type"] == "error" and reply["payload"]["code"] == "unavailable", reply
+        assert login_status == 503, login_status
         assert await upgrade_status(nodes[2], spare_ticket) == 503
         await asyncio.sleep(1.0)
     finally:

@@ -207,6 +207,28 @@ async def test_listener_connection_terminated_delivery_resumes_within_poll_bound
         await m.wait_messages(room, seq, timeout=POLL_INTERVAL + SLACK)
 
 
+async def test_presence_news_while_listeners_reconnect_is_not_lost(cluster):
+    """Joins and leaves announced while every node's listener is being re-established (the
+    notifications of that moment never reach them) still reach every member: presence needs
+    the same catch-up as messages."""
+    a, b, c = cluster.nodes
+    members = [await Client.connect(n, f"m-{n.name}") for n in (a, b, c)]
+    for m in members:
+        await m.join("news")
+    for m in members:
+        await m.wait_members("news", [x.user for x in members])
+    for round_ in range(3):
+        await cluster.asql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                           "application_name = 'switchboard-listener' AND datname = current_database()")
+        newcomer = await Client.connect(cluster.nodes[round_], f"newcomer-{round_}")
+        await newcomer.join("news")
+        for m in members:
+            await m.wait_event("user_joined", "news", user=newcomer.user, timeout=POLL_INTERVAL + 3)
+        await newcomer.leave("news")
+        for m in members:
+            await m.wait_event("user_left", "news", user=newcomer.user, timeout=POLL_INTERVAL + 3)
+
+
 async def test_every_database_session_terminated_nodes_recover(cluster):
     """The pool's sessions too, not only the listener: a request in flight may be refused
     (`unavailable`), never falsely acked, and service comes back by itself."""

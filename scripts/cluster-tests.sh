@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Multi-node tests (tests/cluster): three `switchboard serve` processes on one private
+# PostgreSQL 15, real WebSocket clients spread over them, faults injected for real (the
+# database stopped and killed, the listener connection terminated, a node killed with -9).
+#
+#   SWITCHBOARD_BIN=.build/debug/switchboard scripts/cluster-tests.sh [extra pytest args]
+#
+# Idempotent set-up, then the run:
+#   - Debian's postgresql (the tests start their own instance with scripts/postgres.sh) and
+#     nginx (the load-balancer check; skipped without it), installed if missing (needs root);
+#   - a venv at ${CLUSTER_VENV:-/tmp/switchboard-cluster-venv} with tests/cluster/requirements.txt,
+#     reused while it still satisfies the requirements;
+#   - pytest tests/cluster. Server logs go to ${CLUSTER_ARTIFACTS:-tests/cluster/artifacts}.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+if [ -z "${SWITCHBOARD_BIN:-}" ]; then
+  echo "cluster-tests: SWITCHBOARD_BIN is not set; point it at the built server executable, e.g." >&2
+  echo "     SWITCHBOARD_BIN=.build/debug/switchboard scripts/cluster-tests.sh" >&2
+  exit 2
+fi
+if [ ! -x "$SWITCHBOARD_BIN" ]; then
+  echo "cluster-tests: SWITCHBOARD_BIN=$SWITCHBOARD_BIN is not an executable file" >&2
+  exit 2
+fi
+case $SWITCHBOARD_BIN in /*) ;; *) SWITCHBOARD_BIN=$(cd "$(dirname "$SWITCHBOARD_BIN")" && pwd)/$(basename "$SWITCHBOARD_BIN") ;; esac
+export SWITCHBOARD_BIN
+
+# --- PostgreSQL and nginx from Debian ---
+missing=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] && command -v psql >/dev/null || missing+=(postgresql)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "cluster-tests: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # policy-rc.d-less containers: the packages' own services are never used here
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "cluster-tests: ${missing[*]} missing and not root: install them (apt-get install ${missing[*]})" >&2
+  fi
+fi
+
+# --- python venv with pytest and websockets ---
+venv=${CLUSTER_VENV:-/tmp/switchboard-cluster-venv}
+reqs=tests/cluster/requirements.txt
+stamp="$venv/.cluster-requirements"
+if ! { [ -x "$venv/bin/python" ] && cmp -s "$reqs" "$stamp" &&
+  "$venv/bin/python" -c 'import pytest, websockets.asyncio.client' 2>/dev/null; }; then
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+    echo "cluster-tests: creating venv $venv" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
+  echo "cluster-tests: installing $reqs into $venv" >&2
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs"
+  cp "$reqs" "$stamp"
+fi
+
+export CLUSTER_ARTIFACTS=${CLUSTER_ARTIFACTS:-$repo/tests/cluster/artifacts}
+mkdir -p "$CLUSTER_ARTIFACTS"
+echo "cluster-tests: server $SWITCHBOARD_BIN; artifacts in $CLUSTER_ARTIFACTS" >&2
+cd tests/cluster
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider --durations=10 "$@"

@@ -1,4 +1,5 @@
 import Atomics
+import NIOConcurrencyHelpers
 import Logging
 import NIOCore
 import PostgresNIO
@@ -37,23 +38,24 @@ public final class ClusterDatabase: Sendable {
         }
     }
 
-    /// Runs `body` against the pool within the deadline.
-    func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+    /// Runs `body` on a pooled connection within the deadline.
+    ///
+    /// Past the deadline the waiting is over either way: a request still waiting for a
+    /// connection is cancelled, and a query in flight has its connection closed, which fails
+    /// it at once (a query on a dead connection does not heed cancellation, and the task
+    /// group would wait for it: requests on such a connection went unanswered for 20 s and
+    /// more). The pool replaces the closed connection.
+    ///
+    /// A connection closed that way may be handed out once more before the pool notices;
+    /// a request refused for that (`clientClosedConnection`: it never left this process)
+    /// is tried once more on another connection.
+    func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            let result = try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await body(self.client) }
-                group.addTask {
-                    try await Task.sleep(for: self.timeout)
-                    return nil
-                }
-                // The first to finish decides; the other is cancelled (a connection request
-                // waiting in the pool is cancellable).
-                guard let first = try await group.next() else { throw StoreUnavailableError("no answer") }
-                group.cancelAll()
-                guard let value = first else {
-                    throw StoreUnavailableError("no answer within \(self.timeout)")
-                }
-                return value
+            let result: T
+            do {
+                result = try await attempt(body)
+            } catch let error as PSQLError where error.code == .clientClosedConnection {
+                result = try await attempt(body)
             }
             markReachable(true)
             return result
@@ -64,6 +66,32 @@ public final class ClusterDatabase: Sendable {
             guard Self.meansUnreachable(error) else { throw error }
             markReachable(false)
             throw StoreUnavailableError(String(reflecting: error))
+        }
+    }
+
+    private func attempt<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let leased = NIOLockedValueBox<PostgresConnection?>(nil)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await self.client.withConnection { connection in
+                    leased.withLockedValue { $0 = connection }
+                    defer { leased.withLockedValue { $0 = nil } }
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: self.timeout)
+                return nil
+            }
+            guard let first = try await group.next() else { throw StoreUnavailableError("no answer") }
+            group.cancelAll()
+            guard let value = first else {
+                // Under the lock: a connection already handed back to the pool (and
+                // perhaps to someone else) is not ours to close.
+                leased.withLockedValue { connection in connection?.close().whenComplete { _ in } }
+                throw StoreUnavailableError("no answer within \(self.timeout)")
+            }
+            return value
         }
     }
 
@@ -78,3 +106,13 @@ public final class ClusterDatabase: Sendable {
         return ["08", "53", "57"].contains(String(state.prefix(2)))
     }
 }
+
+extension PostgresConnection {
+    /// A query whose logging is the pool's business (`ClusterDatabase.run`'s callers).
+    func sql(_ query: PostgresQuery) async throws -> PostgresRowSequence {
+        try await self.query(query, logger: Self.quiet)
+    }
+
+    static let quiet = Logger(label: "switchboard.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+}
+

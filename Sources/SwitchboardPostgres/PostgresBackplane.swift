@@ -168,9 +168,9 @@ final class PostgresBackplane: Sendable {
             guard !live.isEmpty else { continue }
             let names = Array(live.keys)
             do {
-                let positions = try await database.run { client in
+                let positions = try await database.run { connection in
                     var positions: [(String, Int)] = []
-                    for try await row in try await client.query(
+                    for try await row in try await connection.sql(
                         "SELECT room, seq FROM switchboard_rooms WHERE room = ANY(\(names))"
                     ).decode((String, Int).self) {
                         positions.append(row)

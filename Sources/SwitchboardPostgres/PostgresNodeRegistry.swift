@@ -65,9 +65,9 @@ struct PostgresNodeRegistry: Sendable {
 
     private func heartbeat(hub: Hub) async throws {
         let id = nodeID
-        let alive = try await database.run { client in
+        let alive = try await database.run { connection in
             var found = false
-            for try await _ in try await client.query(
+            for try await _ in try await connection.sql(
                 "UPDATE switchboard_nodes SET heartbeat = now() WHERE id = \(id) RETURNING id"
             ).decode(UUID.self) {
                 found = true
@@ -79,8 +79,8 @@ struct PostgresNodeRegistry: Sendable {
         // than the timeout) and purged its presence: come back, and write it again.
         logger.warning("this node was declared dead by the cluster; registering again")
         let name = nodeName
-        try await database.run { client in
-            _ = try await client.query("SELECT switchboard_register_node(\(id), \(name))")
+        try await database.run { connection in
+            _ = try await connection.sql("SELECT switchboard_register_node(\(id), \(name))")
         }
         presence.reassert(from: hub)
     }
@@ -88,9 +88,9 @@ struct PostgresNodeRegistry: Sendable {
     private func sweep() async throws {
         let silence = nodeTimeout * 0.6
         let seconds = Double(silence.components.seconds) + Double(silence.components.attoseconds) / 1e18
-        let purged = try await database.run { client in
+        let purged = try await database.run { connection in
             var purged = 0
-            for try await count in try await client.query(
+            for try await count in try await connection.sql(
                 "SELECT switchboard_sweep_nodes(\(seconds) * interval '1 second')"
             ).decode(Int.self) {
                 purged = count
@@ -103,8 +103,8 @@ struct PostgresNodeRegistry: Sendable {
     private func housekeeping() async throws {
         try await tickets.sweep()
         let window = Self.idempotencyWindowSeconds
-        try await database.run { client in
-            _ = try await client.query(
+        try await database.run { connection in
+            _ = try await connection.sql(
                 "DELETE FROM switchboard_idempotency WHERE created < now() - \(window) * interval '1 second'"
             )
         }
@@ -114,9 +114,9 @@ struct PostgresNodeRegistry: Sendable {
     func deregister() async {
         let id = nodeID
         do {
-            try await database.run { client in
-                _ = try await client.query("DELETE FROM switchboard_nodes WHERE id = \(id)")
-                _ = try await client.query("SELECT switchboard_purge_node(\(id))")
+            try await database.run { connection in
+                _ = try await connection.sql("DELETE FROM switchboard_nodes WHERE id = \(id)")
+                _ = try await connection.sql("SELECT switchboard_purge_node(\(id))")
             }
         } catch {
             logger.warning("could not deregister this node; the others will after its timeout", metadata: ["error": "\(String(reflecting: error))"])

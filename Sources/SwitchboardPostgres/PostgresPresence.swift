@@ -45,9 +45,9 @@ public final class PostgresPresence: PresenceDirectory {
 
     public func members(of room: String, local: [String]) async throws -> [String] {
         let node = nodeID
-        let others = try await database.run { client in
+        let others = try await database.run { connection in
             var users: [String] = []
-            for try await user in try await client.query(
+            for try await user in try await connection.sql(
                 "SELECT DISTINCT username FROM switchboard_presence WHERE room = \(room) AND node <> \(node)"
             ).decode(String.self) {
                 users.append(user)
@@ -91,8 +91,8 @@ public final class PostgresPresence: PresenceDirectory {
     private func write(_ key: Key, present: Bool) async -> Bool {
         let node = nodeID
         do {
-            try await database.run { client in
-                _ = try await client.query(
+            try await database.run { connection in
+                _ = try await connection.sql(
                     "SELECT switchboard_presence_set(\(key.room), \(key.user), \(node), \(present))"
                 )
             }

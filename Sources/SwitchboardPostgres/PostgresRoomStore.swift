@@ -19,13 +19,13 @@ public struct PostgresRoomStore: RoomStore {
         self.database = database
         self.maxMessagesPerRoom = maxMessagesPerRoom
         batcher = AppendBatcher { room, requests in
-            try await database.run { client in
+            try await database.run { connection in
                 var outcomes: [AppendOutcome] = []
                 outcomes.reserveCapacity(requests.count)
-                let rows = try await client.execute(AppendStatement(
+                let rows = try await connection.execute(AppendStatement(
                     room: room, senders: requests.map(\.from), bodies: requests.map(\.message), sent: requests.map(\.sent),
                     keys: requests.map { $0.idempotencyKey ?? "" }, retention: maxMessagesPerRoom
-                ))
+                ), logger: PostgresConnection.quiet)
                 var index = 0
                 for try await (seq, duplicate) in rows {
                     guard index < requests.count else { break }
@@ -45,8 +45,8 @@ public struct PostgresRoomStore: RoomStore {
     }
 
     public func position(room: String) async throws -> RoomPosition {
-        try await database.run { client in
-            for try await (epoch, seq) in try await client.query(
+        try await database.run { connection in
+            for try await (epoch, seq) in try await connection.sql(
                 "SELECT epoch, seq FROM switchboard_position(\(room))"
             ).decode((String, Int).self) {
                 return RoomPosition(epoch: epoch, seq: seq)
@@ -85,8 +85,8 @@ public struct PostgresRoomStore: RoomStore {
     /// history of ever new names must not grow the table (a room with no row has no
     /// messages, and no epoch yet: the first join or message gives it one).
     private func existingPosition(room: String) async throws -> RoomPosition? {
-        try await database.run { client in
-            for try await (epoch, seq) in try await client.query(
+        try await database.run { connection in
+            for try await (epoch, seq) in try await connection.sql(
                 "SELECT epoch, seq FROM switchboard_rooms WHERE room = \(room)"
             ).decode((String, Int).self) {
                 return RoomPosition(epoch: epoch, seq: seq)
@@ -105,9 +105,9 @@ public struct PostgresRoomStore: RoomStore {
     }
 
     private func messages(_ query: PostgresQuery, room: String) async throws -> [StoredMessage] {
-        try await database.run { client in
+        try await database.run { connection in
             var messages: [StoredMessage] = []
-            for try await (seq, sender, body, sent) in try await client.query(query).decode((Int, String, String, Date).self) {
+            for try await (seq, sender, body, sent) in try await connection.sql(query).decode((Int, String, String, Date).self) {
                 messages.append(StoredMessage(room: room, seq: seq, from: sender, message: body, sent: sent))
             }
             return messages

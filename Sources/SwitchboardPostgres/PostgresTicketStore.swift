@@ -13,8 +13,8 @@ public struct PostgresTicketStore: TicketIssuer {
     public func issue(for user: String) async throws -> String {
         let ticket = Self.randomTicket()
         let milliseconds = Int(lifetime.components.seconds * 1000 + lifetime.components.attoseconds / 1_000_000_000_000_000)
-        try await database.run { client in
-            _ = try await client.query(
+        try await database.run { connection in
+            _ = try await connection.sql(
                 "INSERT INTO switchboard_tickets (ticket, username, expires) VALUES (\(ticket), \(user), now() + \(milliseconds) * interval '1 millisecond')"
             )
         }
@@ -22,8 +22,8 @@ public struct PostgresTicketStore: TicketIssuer {
     }
 
     public func redeem(_ ticket: String) async throws -> String? {
-        try await database.run { client in
-            for try await (user, valid) in try await client.query(
+        try await database.run { connection in
+            for try await (user, valid) in try await connection.sql(
                 "DELETE FROM switchboard_tickets WHERE ticket = \(ticket) RETURNING username, expires > now()"
             ).decode((String, Bool).self) {
                 return valid ? user : nil
@@ -34,8 +34,8 @@ public struct PostgresTicketStore: TicketIssuer {
 
     /// Drops expired tickets nobody redeemed.
     func sweep() async throws {
-        try await database.run { client in
-            _ = try await client.query("DELETE FROM switchboard_tickets WHERE expires < now()")
+        try await database.run { connection in
+            _ = try await connection.sql("DELETE FROM switchboard_tickets WHERE expires < now()")
         }
     }
 }

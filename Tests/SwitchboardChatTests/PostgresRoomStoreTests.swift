@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import Switchboard
-import SwitchboardPostgres
+@testable import SwitchboardPostgres
 import Testing
 
 /// The store contract on a real PostgreSQL: what `InMemoryRoomStore` promises on one node,
@@ -155,6 +155,23 @@ struct PostgresRoomStoreTests {
             try await Task.sleep(for: .milliseconds(600))
             let late = try await cluster.tickets.redeem(short)
             #expect(late == nil)
+        }
+    }
+
+    @Test("a query that overruns the deadline is answered unavailable at the deadline, though the database would finish it much later; the pool recovers")
+    func overrunningQueryIsCutAtTheDeadline() async throws {
+        let url = try await TestDatabase.create()
+        try await TestDatabase.withCluster(url: url, configure: { $0.queryTimeout = .milliseconds(500) }) { cluster in
+            let started = ContinuousClock.now
+            await #expect(throws: StoreUnavailableError.self) {
+                _ = try await cluster.database.run { connection in
+                    for try await _ in try await connection.sql("SELECT pg_sleep(10)") {}
+                    return 0
+                }
+            }
+            #expect(ContinuousClock.now - started < .seconds(3))
+            let position = try await cluster.store.position(room: "r")
+            #expect(position.seq == 0)
         }
     }
 

@@ -19,6 +19,7 @@ import Switchboard
 final class PostgresBackplane: Sendable {
     let url: PostgresURL
     let store: PostgresRoomStore
+    let presence: PostgresPresence
     let database: ClusterDatabase
     let hub: Hub
     let messageFrame: @Sendable (StoredMessage) -> OutboundFrame
@@ -31,7 +32,7 @@ final class PostgresBackplane: Sendable {
     private static let fetchLimit = 500
 
     init(
-        url: PostgresURL, store: PostgresRoomStore, database: ClusterDatabase, hub: Hub,
+        url: PostgresURL, store: PostgresRoomStore, presence: PostgresPresence, database: ClusterDatabase, hub: Hub,
         messageFrame: @escaping @Sendable (StoredMessage) -> OutboundFrame,
         presenceFrame: @escaping @Sendable (PresenceChange) -> OutboundFrame?,
         pollInterval: Duration, eventLoopGroup: any EventLoopGroup, logger: Logger
@@ -39,6 +40,7 @@ final class PostgresBackplane: Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.url = url
         self.store = store
+        self.presence = presence
         self.database = database
         self.hub = hub
         self.messageFrame = messageFrame
@@ -87,6 +89,7 @@ final class PostgresBackplane: Sendable {
                 database.markReachable(true)
                 // What was notified while nobody listened is in the tables.
                 rooms.mark(hub.liveRooms().keys)
+                await catchUpPresence()
                 try await withTaskCancellationHandler {
                     try await established.closeFuture.get()
                 } onCancel: {
@@ -122,11 +125,24 @@ final class PostgresBackplane: Sendable {
         case .messageAt(let room, let seq):
             if let delivered = hub.lastDeliveredSeq(in: room), seq > delivered { rooms.mark(room) }
         case .presence(let change):
-            if hub.hasRoom(change.room), let frame = presenceFrame(change) {
-                hub.broadcast(room: change.room, frame: frame, exceptUser: change.user)
-            }
+            if presence.apply(change) { announce(change) }
         case nil:
             logger.warning("backplane ignored a notice it could not read", metadata: ["payload": "\(payload.prefix(200))"])
+        }
+    }
+
+    private func announce(_ change: PresenceChange) {
+        if hub.hasRoom(change.room), let frame = presenceFrame(change) {
+            hub.broadcast(room: change.room, frame: frame, exceptUser: change.user)
+        }
+    }
+
+    /// Presence news lost while nobody listened, worked out from the tables.
+    private func catchUpPresence() async {
+        do {
+            for change in try await presence.reconcile(hub: hub) { announce(change) }
+        } catch {
+            logger.debug("presence catch-up failed", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 
@@ -165,6 +181,7 @@ final class PostgresBackplane: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: pollInterval)
             let live = hub.liveRooms()
+            presence.follow(only: live.keys)
             guard !live.isEmpty else { continue }
             let names = Array(live.keys)
             do {

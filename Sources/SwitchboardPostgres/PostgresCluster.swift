@@ -145,7 +145,7 @@ public struct PostgresClusterService: Service {
 
     public func run() async throws {
         let backplane = PostgresBackplane(
-            url: cluster.url, store: cluster.store, database: cluster.database, hub: hub,
+            url: cluster.url, store: cluster.store, presence: cluster.presence, database: cluster.database, hub: hub,
             messageFrame: messageFrame, presenceFrame: presenceFrame,
             pollInterval: cluster.configuration.pollInterval, eventLoopGroup: cluster.eventLoopGroup, logger: cluster.logger
         )

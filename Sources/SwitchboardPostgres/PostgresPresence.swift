@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import PostgresNIO
 import Switchboard
 
@@ -23,6 +24,11 @@ public final class PostgresPresence: PresenceDirectory {
     let nodeID: UUID
     let logger: Logger
     private let pending = DirtySet<Key>()
+    /// For each room this node follows: the users its members were told of (the members of
+    /// the room's first join here, then every notice since). It makes the news idempotent
+    /// (a notice that changes nothing is not passed on) and lets a node that missed notices
+    /// (its listener reconnecting) work out what it missed.
+    private let told = NIOLockedValueBox([String: Set<String>]())
     /// Rows written at once: a join storm's thousands of first joins go in parallel.
     private static let parallelWrites = 8
 
@@ -54,7 +60,62 @@ public final class PostgresPresence: PresenceDirectory {
             }
             return users
         }
-        return Set(local).union(others).sorted()
+        let members = Set(local).union(others)
+        told.withLockedValue { told in
+            if told[room] == nil { told[room] = members }
+        }
+        return members.sorted()
+    }
+
+    /// A notice from the cluster: whether to pass it on to this node's members (not when it
+    /// changes nothing they were told). Rooms this node does not follow pass everything.
+    func apply(_ change: PresenceChange) -> Bool {
+        told.withLockedValue { told in
+            guard var users = told[change.room] else { return true }
+            let changed = switch change.kind {
+            case .joined: users.insert(change.user).inserted
+            case .left: users.remove(change.user) != nil
+            }
+            told[change.room] = users
+            return changed
+        }
+    }
+
+    /// Forgets the rooms this node no longer keeps (their next first join here starts over).
+    func follow(only rooms: some Sequence<String>) {
+        let live = Set(rooms)
+        told.withLockedValue { told in told = told.filter { live.contains($0.key) } }
+    }
+
+    /// After notices may have been lost (the listener reconnected): the changes between
+    /// what this node's members were told and the cluster's presence now (the other nodes'
+    /// rows and this hub's own users), which the caller announces. A notice racing this
+    /// read can be announced once more; never lost.
+    func reconcile(hub: Hub) async throws -> [PresenceChange] {
+        let rooms = Array(told.withLockedValue { $0.keys })
+        guard !rooms.isEmpty else { return [] }
+        let node = nodeID
+        let others = try await database.run { connection in
+            var users: [String: Set<String>] = [:]
+            for try await (room, user) in try await connection.sql(
+                "SELECT DISTINCT room, username FROM switchboard_presence WHERE room = ANY(\(rooms)) AND node <> \(node)"
+            ).decode((String, String).self) {
+                users[room, default: []].insert(user)
+            }
+            return users
+        }
+        let local = hub.localPresence()
+        return told.withLockedValue { told in
+            var changes: [PresenceChange] = []
+            for room in rooms {
+                guard let before = told[room] else { continue }
+                let now = others[room, default: []].union(local[room] ?? [])
+                changes += now.subtracting(before).sorted().map { PresenceChange(kind: .joined, room: room, user: $0) }
+                changes += before.subtracting(now).sorted().map { PresenceChange(kind: .left, room: room, user: $0) }
+                told[room] = now
+            }
+            return changes
+        }
     }
 
     /// Writes pending changes until cancelled.

@@ -10,7 +10,8 @@ display names in quotes or function names in backticks:
 A function name must be a test in the file the abbreviation names; a display name must be
 a test's display name there (a name ending in "…" is a prefix). docs/FAILURE-MODES.md cites
 display names in quotes in its "proved by" column; each must be a display name somewhere in
-the tests. Exits 1 and lists every citation that names no test.
+the tests. It cites the multi-node tests (pytest, tests/cluster) by function name in
+backticks; each must be a test function there. Exits 1 and lists every citation that names no test.
 """
 import pathlib
 import re
@@ -89,7 +90,19 @@ def check_failure_modes(per_file, problems):
             cited += 1
             if not display_matches(name, every_display):
                 problems.append(f'FAILURE-MODES.md: "{name}" is not a test display name')
+        for name in re.findall(r'`(test_\w+)(?:\[[^\]`]*\])?`', proved_by):
+            cited += 1
+            if name not in pytest_functions():
+                problems.append(f"FAILURE-MODES.md: `{name}` is not a test function in tests/cluster")
     return cited
+
+
+def pytest_functions():
+    """The multi-node tests (pytest), cited in backticks by function name."""
+    names = set()
+    for path in (ROOT / "tests" / "cluster").glob("test_*.py"):
+        names.update(re.findall(r'^(?:async )?def (test_\w+)', path.read_text(), re.M))
+    return names
 
 
 def main():

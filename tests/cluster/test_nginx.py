@@ -21,7 +21,7 @@ NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/ngin
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
 
 # README.md once the lead merges the section; the draft until then
-CONFIG_SOURCES = [REPO_ROOT / "README.md", REPO_ROOT / "docs" / "CLUSTER-README-DRAFT.md"]
+CONFIG_SOURCES = [REPO_ROOT / "README.md"]
 SECTION = "## Running a cluster"
 
 

@@ -18,8 +18,12 @@ public final class ClusterDatabase: Sendable {
     let logger: Logger
     private let reachable = ManagedAtomic(true)
 
-    init(client: PostgresClient, timeout: Duration, logger: Logger) {
+    /// Where the deadlines run.
+    let eventLoop: any EventLoop
+
+    init(client: PostgresClient, timeout: Duration, eventLoop: any EventLoop, logger: Logger) {
         self.client = client
+        self.eventLoop = eventLoop
         self.timeout = timeout
         self.logger = logger
     }
@@ -56,6 +60,8 @@ public final class ClusterDatabase: Sendable {
                 result = try await attempt(body)
             } catch let error as PSQLError where error.code == .clientClosedConnection {
                 result = try await attempt(body)
+            } catch is ClosedConnectionError {
+                result = try await attempt(body)
             }
             markReachable(true)
             return result
@@ -71,27 +77,43 @@ public final class ClusterDatabase: Sendable {
 
     private func attempt<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let leased = NIOLockedValueBox<PostgresConnection?>(nil)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await self.client.withConnection { connection in
-                    leased.withLockedValue { $0 = connection }
-                    defer { leased.withLockedValue { $0 = nil } }
-                    return try await body(connection)
+        let answer = AnswerOnce<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                answer.wait(continuation)
+                // Unstructured on purpose, and ended by its query: postgres-nio can lose a
+                // query written to a connection that closes at that very moment (its
+                // promise is never completed), and a task group would wait for such a child
+                // for ever. The caller is answered at the deadline whatever this task does.
+                let work = Task {
+                    do {
+                        let value = try await self.client.withConnection { connection in
+                            guard !connection.isClosed else { throw ClosedConnectionError() }
+                            leased.withLockedValue { $0 = connection }
+                            defer { leased.withLockedValue { $0 = nil } }
+                            return try await body(connection)
+                        }
+                        answer.give(.success(value))
+                    } catch {
+                        answer.give(.failure(error))
+                    }
                 }
+                let timeout = self.timeout
+                let deadline = eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)) {
+                    guard answer.give(.failure(StoreUnavailableError("no answer within \(timeout)"))) else { return }
+                    work.cancel()
+                    // Under the lock: a connection already handed back to the pool (and
+                    // perhaps to someone else) is not ours to close.
+                    let closing = leased.withLockedValue { connection -> Bool in
+                        connection?.close().whenComplete { _ in }
+                        return connection != nil
+                    }
+                    self.logger.debug("database deadline passed", metadata: ["closed its connection": "\(closing)"])
+                }
+                answer.onAnswer { deadline.cancel() }
             }
-            group.addTask {
-                try await Task.sleep(for: self.timeout)
-                return nil
-            }
-            guard let first = try await group.next() else { throw StoreUnavailableError("no answer") }
-            group.cancelAll()
-            guard let value = first else {
-                // Under the lock: a connection already handed back to the pool (and
-                // perhaps to someone else) is not ours to close.
-                leased.withLockedValue { connection in connection?.close().whenComplete { _ in } }
-                throw StoreUnavailableError("no answer within \(self.timeout)")
-            }
-            return value
+        } onCancel: {
+            answer.give(.failure(CancellationError()))
         }
     }
 
@@ -99,7 +121,7 @@ public final class ClusterDatabase: Sendable {
     /// out of resources" classes; anything else (a bug in a query, a constraint) is not an
     /// outage and stays an error of its own.
     static func meansUnreachable(_ error: any Error) -> Bool {
-        if error is CancellationError { return true }
+        if error is CancellationError || error is ClosedConnectionError { return true }
         guard let error = error as? PSQLError else { return error is ChannelError || error is IOError }
         guard error.code == .server else { return true }
         let state = error.serverInfo?[.sqlState] ?? ""
@@ -114,5 +136,58 @@ extension PostgresConnection {
     }
 
     static let quiet = Logger(label: "switchboard.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+}
+
+/// The pool handed out a connection that has closed meanwhile: nothing was sent on it.
+struct ClosedConnectionError: Error {}
+
+/// One answer for a caller, whichever comes first: the query's, the deadline's or the
+/// caller's cancellation. The others find it taken.
+final class AnswerOnce<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var early: Result<T, any Error>?
+        var answered = false
+        var onAnswer: (@Sendable () -> Void)?
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    func wait(_ continuation: CheckedContinuation<T, any Error>) {
+        let early = state.withLockedValue { state -> Result<T, any Error>? in
+            if let early = state.early { return early }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    /// Runs `action` once the answer is given (at once if it already was).
+    func onAnswer(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLockedValue { state -> Bool in
+            if state.answered { return true }
+            state.onAnswer = action
+            return false
+        }
+        if now { action() }
+    }
+
+    /// Gives the answer; false if one was given already.
+    @discardableResult
+    func give(_ result: Result<T, any Error>) -> Bool {
+        let taken = state.withLockedValue { state -> (CheckedContinuation<T, any Error>?, (@Sendable () -> Void)?)? in
+            guard !state.answered else { return nil }
+            state.answered = true
+            let continuation = state.continuation
+            state.continuation = nil
+            if continuation == nil { state.early = result }
+            defer { state.onAnswer = nil }
+            return (continuation, state.onAnswer)
+        }
+        guard let (continuation, action) = taken else { return false }
+        continuation?.resume(with: result)
+        action?()
+        return true
+    }
 }
 

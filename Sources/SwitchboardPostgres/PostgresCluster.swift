@@ -66,7 +66,7 @@ public final class PostgresCluster: Sendable {
         if poolLogger.logLevel > .debug { poolLogger.logLevel = max(poolLogger.logLevel, .warning) }
         database = ClusterDatabase(
             client: PostgresClient(configuration: poolConfiguration, eventLoopGroup: eventLoopGroup, backgroundLogger: poolLogger),
-            timeout: configuration.queryTimeout, logger: logger
+            timeout: configuration.queryTimeout, eventLoop: eventLoopGroup.any(), logger: logger
         )
         store = PostgresRoomStore(database: database, maxMessagesPerRoom: configuration.roomRetention)
         tickets = PostgresTicketStore(database: database, lifetime: configuration.ticketLifetime)

@@ -45,20 +45,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- python venv with pytest and websockets ---
+source "$repo/scripts/require-python-venv.sh"
 venv=${CLUSTER_VENV:-/tmp/switchboard-cluster-venv}
-reqs=tests/cluster/requirements.txt
-stamp="$venv/.cluster-requirements"
-if ! { [ -x "$venv/bin/python" ] && cmp -s "$reqs" "$stamp" &&
-  "$venv/bin/python" -c 'import pytest, websockets.asyncio.client' 2>/dev/null; }; then
-  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
-    echo "cluster-tests: creating venv $venv" >&2
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-  fi
-  echo "cluster-tests: installing $reqs into $venv" >&2
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs"
-  cp "$reqs" "$stamp"
-fi
+require_python_venv cluster-tests "$venv" tests/cluster/requirements.txt "pytest, websockets.asyncio.client"
 
 export CLUSTER_ARTIFACTS=${CLUSTER_ARTIFACTS:-$repo/tests/cluster/artifacts}
 mkdir -p "$CLUSTER_ARTIFACTS"

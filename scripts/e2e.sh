@@ -33,20 +33,9 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
 fi
 
 # --- python venv with selenium and pytest ---
+source "$repo/scripts/require-python-venv.sh"
 venv=${E2E_VENV:-/tmp/switchboard-e2e-venv}
-reqs=tests/e2e/requirements.txt
-stamp="$venv/.e2e-requirements"
-if ! { [ -x "$venv/bin/python" ] && cmp -s "$reqs" "$stamp" &&
-  "$venv/bin/python" -c 'import selenium, pytest' 2>/dev/null; }; then
-  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
-    echo "e2e: creating venv $venv" >&2
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-  fi
-  echo "e2e: installing $reqs into $venv" >&2
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs"
-  cp "$reqs" "$stamp"
-fi
+require_python_venv e2e "$venv" tests/e2e/requirements.txt "selenium, pytest"
 
 export E2E_ARTIFACTS=${E2E_ARTIFACTS:-$repo/tests/e2e/artifacts}
 mkdir -p "$E2E_ARTIFACTS"

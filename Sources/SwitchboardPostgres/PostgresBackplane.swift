@@ -51,16 +51,14 @@ final class PostgresBackplane: Sendable {
 
     /// Listens, fetches and polls until cancelled.
     func run() async {
-        await withDiscardingTaskGroup { group in
-            group.addTask { await self.listen() }
-            group.addTask { await self.fetch() }
-            group.addTask { await self.poll() }
-            await withTaskCancellationHandler {
-                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
-            } onCancel: {
-                self.rooms.finish()
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.listen() }
+                group.addTask { await self.fetch() }
+                group.addTask { await self.poll() }
             }
-            group.cancelAll()
+        } onCancel: {
+            self.rooms.finish()
         }
     }
 

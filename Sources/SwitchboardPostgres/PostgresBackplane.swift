@@ -123,7 +123,7 @@ final class PostgresBackplane: Sendable {
         case .messageAt(let room, let seq):
             if let delivered = hub.lastDeliveredSeq(in: room), seq > delivered { rooms.mark(room) }
         case .presence(let change):
-            if presence.apply(change) { announce(change) }
+            presence.apply(change) { announce(change) }
         case nil:
             logger.warning("backplane ignored a notice it could not read", metadata: ["payload": "\(payload.prefix(200))"])
         }
@@ -138,7 +138,7 @@ final class PostgresBackplane: Sendable {
     /// Presence news lost while nobody listened, worked out from the tables.
     private func catchUpPresence() async {
         do {
-            for change in try await presence.reconcile(hub: hub) { announce(change) }
+            try await presence.reconcile(hub: hub) { announce($0) }
         } catch {
             logger.debug("presence catch-up failed", metadata: ["error": "\(String(reflecting: error))"])
         }

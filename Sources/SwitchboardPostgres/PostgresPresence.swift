@@ -25,9 +25,10 @@ public final class PostgresPresence: PresenceDirectory {
     let logger: Logger
     private let pending = DirtySet<Key>()
     /// For each room this node follows: the users its members were told of (the members of
-    /// the room's first join here, then every notice since). It makes the news idempotent
-    /// (a notice that changes nothing is not passed on) and lets a node that missed notices
-    /// (its listener reconnecting) work out what it missed.
+    /// the room's first join here, then every notice since). Joins answer from it, so a
+    /// joiner's list and the news after it agree; it makes the news idempotent (a notice
+    /// that changes nothing is not passed on) and lets a node that missed notices (its
+    /// listener reconnecting) work out what it missed. Changed and announced under its lock.
     private let told = NIOLockedValueBox([String: Set<String>]())
     /// Rows written at once: a join storm's thousands of first joins go in parallel.
     private static let parallelWrites = 8
@@ -49,7 +50,12 @@ public final class PostgresPresence: PresenceDirectory {
         pending.mark(hub.localPresence().flatMap { room, users in users.map { Key(room: room, user: $0) } })
     }
 
+    /// The room's users as this node's members know them: what they were told (every
+    /// notice passed on so far) and this hub's own users. So a joiner's `members` and the
+    /// news that follows its join agree: a user in the list is not announced to it again,
+    /// and one who is not will be. Only the room's first join on this node reads the table.
     public func members(of room: String, local: [String]) async throws -> [String] {
+        if let known = told.withLockedValue({ $0[room] }) { return known.union(local).sorted() }
         let node = nodeID
         let others = try await database.run { connection in
             var users: [String] = []
@@ -60,24 +66,25 @@ public final class PostgresPresence: PresenceDirectory {
             }
             return users
         }
-        let members = Set(local).union(others)
-        told.withLockedValue { told in
-            if told[room] == nil { told[room] = members }
+        let known = told.withLockedValue { told in
+            if told[room] == nil { told[room] = Set(local).union(others) }
+            return told[room]!
         }
-        return members.sorted()
+        return known.union(local).sorted()
     }
 
-    /// A notice from the cluster: whether to pass it on to this node's members (not when it
-    /// changes nothing they were told). Rooms this node does not follow pass everything.
-    func apply(_ change: PresenceChange) -> Bool {
+    /// A notice from the cluster: `announce` runs (under the lock, so no join reads the
+    /// room's users between the change and its announcement) unless it changes nothing this
+    /// node's members were told. Rooms this node does not follow are always announced.
+    func apply(_ change: PresenceChange, announce: () -> Void) {
         told.withLockedValue { told in
-            guard var users = told[change.room] else { return true }
+            guard var users = told[change.room] else { return announce() }
             let changed = switch change.kind {
             case .joined: users.insert(change.user).inserted
             case .left: users.remove(change.user) != nil
             }
             told[change.room] = users
-            return changed
+            if changed { announce() }
         }
     }
 
@@ -87,13 +94,13 @@ public final class PostgresPresence: PresenceDirectory {
         told.withLockedValue { told in told = told.filter { live.contains($0.key) } }
     }
 
-    /// After notices may have been lost (the listener reconnected): the changes between
-    /// what this node's members were told and the cluster's presence now (the other nodes'
-    /// rows and this hub's own users), which the caller announces. A notice racing this
-    /// read can be announced once more; never lost.
-    func reconcile(hub: Hub) async throws -> [PresenceChange] {
+    /// After notices may have been lost (the listener reconnected): announces the changes
+    /// between what this node's members were told and the cluster's presence now (the other
+    /// nodes' rows and this hub's own users). A notice racing this read can be announced
+    /// once more; never lost.
+    func reconcile(hub: Hub, announce: (PresenceChange) -> Void) async throws {
         let rooms = Array(told.withLockedValue { $0.keys })
-        guard !rooms.isEmpty else { return [] }
+        guard !rooms.isEmpty else { return }
         let node = nodeID
         let others = try await database.run { connection in
             var users: [String: Set<String>] = [:]
@@ -105,16 +112,14 @@ public final class PostgresPresence: PresenceDirectory {
             return users
         }
         let local = hub.localPresence()
-        return told.withLockedValue { told in
-            var changes: [PresenceChange] = []
+        told.withLockedValue { told in
             for room in rooms {
                 guard let before = told[room] else { continue }
                 let now = others[room, default: []].union(local[room] ?? [])
-                changes += now.subtracting(before).sorted().map { PresenceChange(kind: .joined, room: room, user: $0) }
-                changes += before.subtracting(now).sorted().map { PresenceChange(kind: .left, room: room, user: $0) }
+                for user in now.subtracting(before).sorted() { announce(PresenceChange(kind: .joined, room: room, user: user)) }
+                for user in before.subtracting(now).sorted() { announce(PresenceChange(kind: .left, room: room, user: user)) }
                 told[room] = now
             }
-            return changes
         }
     }
 

@@ -142,7 +142,7 @@ struct ChatEvents: Sendable {
                 let page = fit(slice.messages, keep: .newest)
                 (messages, more, recovered) = (page.messages, page.cut, since.map { _ in false })
             }
-            let members = try await directory?.members(of: room, local: snapshot.members) ?? snapshot.members
+            let members = try await directory?.members(of: room, joiner: context.connection.user, local: snapshot.members) ?? snapshot.members
             let ack = JoinAck(
                 room: room, members: members, seq: snapshot.lastSeq, epoch: position.epoch,
                 history: messages.map(HistoryEntry.init), more: more, recovered: recovered

@@ -50,12 +50,13 @@ public final class PostgresPresence: PresenceDirectory {
         pending.mark(hub.localPresence().flatMap { room, users in users.map { Key(room: room, user: $0) } })
     }
 
-    /// The room's users as this node's members know them: what they were told (every
-    /// notice passed on so far) and this hub's own users. So a joiner's `members` and the
-    /// news that follows its join agree: a user in the list is not announced to it again,
-    /// and one who is not will be. Only the room's first join on this node reads the table.
-    public func members(of room: String, local: [String]) async throws -> [String] {
-        if let known = told.withLockedValue({ $0[room] }) { return known.union(local).sorted() }
+    /// The room's users as this node's members know them (what they were told: every
+    /// notice passed on so far), and the joiner. So a joiner's `members` and the news that
+    /// follows its join agree: a user in the list is not announced to it again, and one who
+    /// is not will be (even a user on this node whose first join's notice is on its way).
+    /// Only the room's first join on this node reads the table.
+    public func members(of room: String, joiner: String, local: [String]) async throws -> [String] {
+        if let known = told.withLockedValue({ $0[room] }) { return known.union([joiner]).sorted() }
         let node = nodeID
         let others = try await database.run { connection in
             var users: [String] = []
@@ -70,7 +71,7 @@ public final class PostgresPresence: PresenceDirectory {
             if told[room] == nil { told[room] = Set(local).union(others) }
             return told[room]!
         }
-        return known.union(local).sorted()
+        return known.union([joiner]).sorted()
     }
 
     /// A notice from the cluster: `announce` runs (under the lock, so no join reads the

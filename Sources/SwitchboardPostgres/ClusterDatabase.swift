@@ -50,21 +50,22 @@ public final class ClusterDatabase: Sendable {
     /// group would wait for it: requests on such a connection went unanswered for 20 s and
     /// more). The pool replaces the closed connection.
     ///
-    /// A connection closed that way may be handed out once more before the pool notices;
-    /// a request refused for that (`clientClosedConnection`: it never left this process)
-    /// is tried once more on another connection.
+    /// A connection closed that way may be handed out again before the pool notices; a
+    /// request refused for that (it never left this process) is tried again, a few times.
     func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            let result: T
-            do {
-                result = try await attempt(body)
-            } catch let error as PSQLError where error.code == .clientClosedConnection {
-                result = try await attempt(body)
-            } catch is ClosedConnectionError {
-                result = try await attempt(body)
+            var tries = 0
+            while true {
+                do {
+                    let result = try await attempt(body)
+                    markReachable(true)
+                    return result
+                } catch where Self.neverLeftThisProcess(error) && tries < Self.closedConnectionRetries {
+                    // The pool learns of a closed connection a moment after it closed.
+                    tries += 1
+                    try await Task.sleep(for: .milliseconds(10 * tries))
+                }
             }
-            markReachable(true)
-            return result
         } catch let error as StoreUnavailableError {
             markReachable(false)
             throw error
@@ -115,6 +116,14 @@ public final class ClusterDatabase: Sendable {
         } onCancel: {
             answer.give(.failure(CancellationError()))
         }
+    }
+
+    static let closedConnectionRetries = 5
+
+    /// The request was refused before it was sent: the connection it got had closed.
+    static func neverLeftThisProcess(_ error: any Error) -> Bool {
+        if error is ClosedConnectionError { return true }
+        return (error as? PSQLError)?.code == .clientClosedConnection
     }
 
     /// Connection-level failures and the server's "shutting down / cannot connect now /

@@ -22,6 +22,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Switchboard", package: "switchboard"),
                 .product(name: "SwitchboardChat", package: "switchboard"),
+                .product(name: "SwitchboardProtocol", package: "switchboard"),
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -139,6 +139,9 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
     }
+
+    // 5. The connect path: login, ticket redeem, join ack.
+    connectPathBenchmarks()
 }
 
 /// The process's CPU time (all threads) over the measured work, from

@@ -1,0 +1,56 @@
+import Benchmark
+import Foundation
+import NIOCore
+import Switchboard
+import SwitchboardChat
+import SwitchboardProtocol
+
+/// The connect path's own work (issue 14: connect cost): a login's ticket and answer, the
+/// upgrade's ticket redeem, and the join ack a joiner gets. Per operation (`.kilo`).
+func connectPathBenchmarks() {
+    Benchmark("login: ticket issue + LoginResponse JSON") { benchmark in
+        let tickets = TicketStore(lifetime: .seconds(30))
+        let encoder = JSONEncoder()
+        measuringCPU(benchmark) {
+            for index in benchmark.scaledIterations {
+                let ticket = tickets.issue(for: "user\(index % 1000)")
+                do {
+                    blackHole(try encoder.encode(LoginResponse(ticket: ticket, expiresIn: 30, user: "user")))
+                } catch {
+                    benchmark.error("encode failed: \(error)")
+                    return
+                }
+            }
+        }
+    }
+
+    Benchmark("ticket redeem") { benchmark in
+        let tickets = TicketStore(lifetime: .seconds(600))
+        // Issued before the measurement: only the redeem is measured.
+        let issued = benchmark.scaledIterations.map { tickets.issue(for: "user\($0 % 1000)") }
+        measuringCPU(benchmark) {
+            for ticket in issued {
+                blackHole(tickets.redeem(ticket))
+            }
+        }
+    }
+
+    Benchmark("join ack encode (20 members, 50 history messages)") { benchmark in
+        let members = (0..<20).map { "user\($0)" }
+        let history = (1...50).map { seq in
+            NewMessage(room: "lobby", from: "user\(seq % 20)", message: String(repeating: "x", count: 100), sent: "2026-12-03T12:00:00.000Z", seq: seq)
+        }
+        let ack = JoinAck(room: "lobby", members: members, seq: 50, epoch: "4cc75af7-8871-4212-b317-7261821566b4", history: history, more: false, recovered: nil)
+        let allocator = ByteBufferAllocator()
+        measuringCPU(benchmark) {
+            for index in benchmark.scaledIterations {
+                do {
+                    blackHole(try EventEncoding.ack(id: .int(index), payload: ack, allocator: allocator))
+                } catch {
+                    benchmark.error("encode failed: \(error)")
+                    return
+                }
+            }
+        }
+    }
+}

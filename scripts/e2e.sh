@@ -13,18 +13,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
-if [ -z "${SWITCHBOARD_BIN:-}" ]; then
-  echo "e2e: SWITCHBOARD_BIN is not set; point it at the built server executable, e.g." >&2
-  echo "     SWITCHBOARD_BIN=.build/release/<executable> scripts/e2e.sh" >&2
-  exit 2
-fi
-if [ ! -x "$SWITCHBOARD_BIN" ]; then
-  echo "e2e: SWITCHBOARD_BIN=$SWITCHBOARD_BIN is not an executable file" >&2
-  exit 2
-fi
-# the server runs from the repository root, so resolve a relative path now
-case $SWITCHBOARD_BIN in /*) ;; *) SWITCHBOARD_BIN=$(cd "$(dirname "$SWITCHBOARD_BIN")" && pwd)/$(basename "$SWITCHBOARD_BIN") ;; esac
-export SWITCHBOARD_BIN
+source "$repo/scripts/require-switchboard-bin.sh"
+require_switchboard_bin e2e
 
 # --- browser and driver from Debian ---
 source "$repo/scripts/require-debian-packages.sh"

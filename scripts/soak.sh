@@ -16,15 +16,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
-if [ -z "${SWITCHBOARD_BIN:-}" ]; then
-  echo "soak.sh: SWITCHBOARD_BIN is not set; point it at the built server executable" >&2
-  exit 2
-fi
-if [ ! -x "$SWITCHBOARD_BIN" ]; then
-  echo "soak.sh: SWITCHBOARD_BIN=$SWITCHBOARD_BIN is not an executable file" >&2
-  exit 2
-fi
-case $SWITCHBOARD_BIN in /*) ;; *) SWITCHBOARD_BIN=$(cd "$(dirname "$SWITCHBOARD_BIN")" && pwd)/$(basename "$SWITCHBOARD_BIN") ;; esac
+source "$repo/scripts/require-switchboard-bin.sh"
+require_switchboard_bin soak.sh
 
 # --- python venv (idempotent: reused while it matches the requirements) ---
 venv=${SOAK_VENV:-/tmp/switchboard-soak-venv}

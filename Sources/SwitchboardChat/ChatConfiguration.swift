@@ -69,6 +69,10 @@ public struct ChatConfiguration: Sendable {
     public var publicDirectory = "Public"
     /// Path of the conformance echo endpoint; nil (the default) disables it.
     public var echoPath: String?
+    /// How long each event loop gathers outgoing frames before writing them (see
+    /// `Hub.init(writeCoalescing:)`): at most this much added latency for one write syscall
+    /// per member per pass instead of one per message. Zero writes at once.
+    public var writeCoalescing: Duration = .milliseconds(1)
     /// Event-loop threads; nil sizes the group from the CPUs this process may run on.
     public var eventLoopThreads: Int?
     /// How often the heap's free pages go back to the system after connections came or

@@ -11,11 +11,18 @@ import Testing
 struct EventLoopOutboxUnitTests {
     private struct Fixture {
         let loop = EmbeddedEventLoop()
-        let hub = Hub(presence: { change in
-            OutboundFrame.text((change.kind == .joined ? "+" : "-") + change.user, allocator: ByteBufferAllocator())
-        })
+        let hub: Hub
         var channels: [String: EmbeddedChannel] = [:]
         var connections: [String: Connection] = [:]
+
+        init(writeCoalescing: TimeAmount = .zero) {
+            hub = Hub(
+                presence: { change in
+                    OutboundFrame.text((change.kind == .joined ? "+" : "-") + change.user, allocator: ByteBufferAllocator())
+                },
+                writeCoalescing: writeCoalescing
+            )
+        }
 
         mutating func connect(_ user: String) throws {
             let channel = EmbeddedChannel(loop: loop)
@@ -85,6 +92,52 @@ struct EventLoopOutboxUnitTests {
         #expect(try fixture.writes("d").flatMap { $0 } == ["ack-d", "+e", "m1", "+f", "m2"])
         #expect(try fixture.writes("e").flatMap { $0 } == ["ack-e", "m1", "+f", "m2"])
         #expect(try fixture.writes("f").flatMap { $0 } == ["ack-f", "m2"])
+    }
+
+    @Test("acks between broadcasts stay in the run: one write per other member, and the one acked gets its ack between the same frames as without the run")
+    func acksInRun() throws {
+        var fixture = Fixture()
+        for user in ["a", "b", "c"] {
+            try fixture.connect(user)
+            fixture.join(user)
+        }
+        fixture.loop.run()
+        for user in ["a", "b", "c"] { _ = try fixture.writes(user) }
+        let runsBefore = fixture.combinedRuns
+
+        // Two senders' messages meet in one pass, each followed by its sender's ack.
+        fixture.hub.broadcast(room: "r", frame: .text("m1", allocator: ByteBufferAllocator()))
+        fixture.connections["b"]!.send(.text("ack1", allocator: ByteBufferAllocator()))
+        fixture.hub.broadcast(room: "r", frame: .text("m2", allocator: ByteBufferAllocator()))
+        fixture.connections["c"]!.send(.text("ack2", allocator: ByteBufferAllocator()))
+        fixture.loop.run()
+
+        #expect(fixture.combinedRuns == runsBefore + 1)
+        #expect(try fixture.writes("a") == [["m1", "m2"]])
+        #expect(try fixture.writes("b").flatMap { $0 } == ["m1", "ack1", "m2"])
+        #expect(try fixture.writes("c").flatMap { $0 } == ["m1", "m2", "ack2"])
+    }
+
+    @Test("write coalescing: what is sent within the window goes out in one write per member when it ends, not before")
+    func writeCoalescing() throws {
+        var fixture = Fixture(writeCoalescing: .milliseconds(1))
+        for user in ["a", "b"] {
+            try fixture.connect(user)
+            fixture.join(user)
+        }
+        fixture.loop.advanceTime(by: .milliseconds(1))
+        for user in ["a", "b"] { _ = try fixture.writes(user) }
+
+        fixture.hub.broadcast(room: "r", frame: .text("m1", allocator: ByteBufferAllocator()))
+        fixture.loop.run()
+        #expect(try fixture.writes("a").isEmpty)
+        fixture.loop.advanceTime(by: .microseconds(600))
+        fixture.hub.broadcast(room: "r", frame: .text("m2", allocator: ByteBufferAllocator()))
+        #expect(try fixture.writes("a").isEmpty)
+        // The window counts from the first item: m2 goes with m1, 1 ms after m1.
+        fixture.loop.advanceTime(by: .microseconds(400))
+        #expect(try fixture.writes("a") == [["m1", "m2"]])
+        #expect(try fixture.writes("b") == [["m1", "m2"]])
     }
 
     @Test("a leave between broadcasts ends the run: the one who left gets nothing after it")

@@ -33,6 +33,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     /// This connection's place in its loop's `HeartbeatSweep`, while it is in it.
     var heartbeatSlot: Int?
+    /// The outbox run (its number) that singles this connection out, so the run can tell
+    /// while passing over its members without a set lookup (the handler is touched anyway).
+    var singledOutInRun: UInt = 0
     private var closeTimer: Scheduled<Void>?
     /// Rooms being joined: their deliveries wait here until the join's reply is sent, so the
     /// reply (with its history) always comes before the room's live messages.

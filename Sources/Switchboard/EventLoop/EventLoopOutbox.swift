@@ -3,9 +3,9 @@ import NIOCore
 
 /// The hand-off from any thread to one event loop's connections.
 ///
-/// Producers append under a short lock and schedule at most one `execute` per loop pass; the
-/// pass writes every queued frame to its connections and then flushes each touched channel
-/// once. So a broadcast costs one lock and one task per *event loop*, and a delivery is a
+/// Producers append under a short lock and schedule at most one pass at a time, `coalescing`
+/// after the first item; the pass writes every queued frame to its connections and then
+/// flushes each touched channel once. So a broadcast costs one lock and one task per *event loop*, and a delivery is a
 /// `write` of a shared buffer, with no task hop, copy or flush per recipient; several
 /// broadcasts to one room in the same pass (messages, or a join storm's presence events)
 /// are one `write` per member. Items for one connection come out in the order they went
@@ -34,9 +34,16 @@ final class EventLoopOutbox: @unchecked Sendable {
     // Loop-confined scratch space, reused between passes.
     private var draining: [Item] = []
     private var touched: [WebSocketConnectionHandler] = []
+    /// Numbers this loop's runs, for `WebSocketConnectionHandler.singledOutInRun`.
+    private var runNumber: UInt = 0
 
-    init(eventLoop: any EventLoop) {
+    /// How long a pass waits after the first item that schedules it (see
+    /// `Hub.init(writeCoalescing:)`); zero drains at the loop's next turn.
+    let coalescing: TimeAmount
+
+    init(eventLoop: any EventLoop, coalescing: TimeAmount = .zero) {
         self.eventLoop = eventLoop
+        self.coalescing = coalescing
         self.heartbeats = HeartbeatSweep(eventLoop: eventLoop)
     }
 
@@ -46,7 +53,12 @@ final class EventLoopOutbox: @unchecked Sendable {
             defer { scheduled = true }
             return !scheduled
         }
-        if schedule { eventLoop.execute { self.drain() } }
+        guard schedule else { return }
+        if coalescing > .zero {
+            eventLoop.scheduleTask(in: coalescing) { self.drain() }
+        } else {
+            eventLoop.execute { self.drain() }
+        }
     }
 
     /// Scratch storage kept between passes, in items (see the end of `drain`).
@@ -61,7 +73,9 @@ final class EventLoopOutbox: @unchecked Sendable {
 
     /// Where the run that starts with the broadcast at `start` ends (exclusive): the later
     /// broadcasts to the same room whose members are the same, or the same plus one (a join
-    /// in between), with the joins' holds and releases among them. `start + 1` if none.
+    /// in between), with the joins' holds and releases and single deliveries (the acks of
+    /// the messages broadcast: without them in the run, a pass of k messages was k writes
+    /// per member instead of one) among them. `start + 1` if none.
     private func runEnd(from start: Int) -> Int {
         guard case .broadcast(var members, let first, let room, _) = draining[start] else { return start + 1 }
         var frames = 1
@@ -78,9 +92,9 @@ final class EventLoopOutbox: @unchecked Sendable {
                 frames += 1
                 bytes += frame.bytes.readableBytes
                 end = next + 1
-            case .hold, .release:
+            case .hold, .release, .deliver:
                 break
-            case .deliver, .close, .fail:
+            case .close, .fail:
                 return end
             }
             next += 1
@@ -90,12 +104,15 @@ final class EventLoopOutbox: @unchecked Sendable {
 
     /// Writes a run of broadcasts to one room. Members present from the first broadcast on
     /// that nothing in the run singles out get every frame in one write, joined once here.
-    /// The others (a joiner, a broadcast's `except`, a connection whose hold or release is in
-    /// the run) get the run's items replayed for them alone, in order, frame by frame: the
-    /// same frames, in the same order, as without the run.
+    /// The others (a joiner, a broadcast's `except`, a connection whose hold, release or
+    /// single delivery is in the run) get the run's items replayed for them alone, in order,
+    /// frame by frame: the same frames, in the same order, as without the run.
     private func broadcastRun(_ items: ArraySlice<Item>, room: String) {
+        runNumber &+= 1
+        if runNumber == 0 { runNumber = 1 }
         var frames: [OutboundFrame] = []
         var memberCounts: [Int] = []
+        // By `except`, which names a connection, not its handler.
         var singledOut: Set<ConnectionID> = []
         var firstMembers: MemberChunks<LoopBoundHandler>?
         var lastMembers = MemberChunks<LoopBoundHandler>()
@@ -109,9 +126,9 @@ final class EventLoopOutbox: @unchecked Sendable {
                 memberCounts.append(members.count)
                 if let except { singledOut.insert(except) }
                 size += frame.bytes.readableBytes
-            case .hold(let handler, _), .release(let handler, _, _):
-                singledOut.insert(handler.onLoop.connection.id)
-            case .deliver, .close, .fail:
+            case .hold(let handler, _), .release(let handler, _, _), .deliver(let handler, _):
+                handler.onLoop.singledOutInRun = runNumber
+            case .close, .fail:
                 break
             }
         }
@@ -129,7 +146,7 @@ final class EventLoopOutbox: @unchecked Sendable {
                 guard position < everyone else { break members }
                 position += 1
                 let h = member.onLoop
-                if !singledOut.isEmpty, singledOut.contains(h.connection.id) {
+                if h.singledOutInRun == runNumber || (!singledOut.isEmpty && singledOut.contains(h.connection.id)) {
                     singles.append((h, 0))
                 } else if h.deliver(run: frames, combined: combined, room: room) {
                     touched.append(h)
@@ -154,7 +171,10 @@ final class EventLoopOutbox: @unchecked Sendable {
             case .release(let handler, let heldRoom, let reply):
                 let h = handler.onLoop
                 if h.release(room: heldRoom, reply: reply) { touched.append(h) }
-            case .deliver, .close, .fail:
+            case .deliver(let handler, let frame):
+                let h = handler.onLoop
+                if h.deliver(frame, room: nil) { touched.append(h) }
+            case .close, .fail:
                 break
             }
         }

@@ -45,16 +45,25 @@ public final class Hub: Sendable {
     private let onDisconnect: DisconnectObserver?
     private let onPresenceChange: PresenceObserver?
     let logger: Logger
+    let writeCoalescing: TimeAmount
     private let metrics = HubMetrics()
     /// Runs the connections' event handlers; owned by `run()`.
     let dispatcher: EventDispatcher
 
+    /// - Parameter writeCoalescing: how long an event loop gathers what is sent to its
+    ///   connections before writing it. Each pass costs one write syscall per member it
+    ///   touches, whatever the number of frames: under load, a millisecond turns several
+    ///   messages into one syscall per member (fan-out CPU per delivery −30 %, BENCHMARKS.md,
+    ///   seventh session) for at most that much added latency. Zero writes at the loop's next
+    ///   turn.
     public init(
         logger: Logger = Logger(label: "switchboard.hub"),
         presence: PresenceEncoder? = nil,
         onDisconnect: DisconnectObserver? = nil,
-        onPresenceChange: PresenceObserver? = nil
+        onPresenceChange: PresenceObserver? = nil,
+        writeCoalescing: TimeAmount = .zero
     ) {
+        self.writeCoalescing = writeCoalescing
         self.logger = logger
         self.presence = presence
         self.onDisconnect = onDisconnect
@@ -83,7 +92,7 @@ public final class Hub: Sendable {
         state.withLockedValue { state in
             let key = ObjectIdentifier(eventLoop)
             if let outbox = state.outboxes[key] { return outbox }
-            let outbox = EventLoopOutbox(eventLoop: eventLoop)
+            let outbox = EventLoopOutbox(eventLoop: eventLoop, coalescing: writeCoalescing)
             state.outboxes[key] = outbox
             return outbox
         }

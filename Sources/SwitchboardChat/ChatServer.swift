@@ -31,27 +31,34 @@ public struct ChatServer: Sendable {
     /// shut down with it.
     let ownsEventLoopGroup: Bool
 
-    public init(configuration: ChatConfiguration, store: (any RoomStore)? = nil, logger: Logger = Logger(label: "switchboard")) async throws {
+    /// - Parameter eventLoopGroup: the loops to serve on; the caller keeps and shuts it
+    ///   down. Default: NIO's singleton when `eventLoopThreads` matches its size, else a
+    ///   group of that many loops owned (and shut down) by this server.
+    public init(
+        configuration: ChatConfiguration, store: (any RoomStore)? = nil, eventLoopGroup: (any EventLoopGroup)? = nil,
+        logger: Logger = Logger(label: "switchboard")
+    ) async throws {
         // First: instruments made before the metrics system is bootstrapped (the hub's) would
         // be bound to the no-op backend forever.
         ChatMetrics.bootstrap()
         self.configuration = configuration
         self.logger = logger
         let threads = configuration.eventLoopThreads ?? AvailableCPUs.count
-        ownsEventLoopGroup = threads != System.coreCount
-        eventLoopGroup = ownsEventLoopGroup ? MultiThreadedEventLoopGroup(numberOfThreads: threads) : MultiThreadedEventLoopGroup.singleton
+        ownsEventLoopGroup = eventLoopGroup == nil && threads != System.coreCount
+        self.eventLoopGroup = eventLoopGroup
+            ?? (ownsEventLoopGroup ? MultiThreadedEventLoopGroup(numberOfThreads: threads) : MultiThreadedEventLoopGroup.singleton)
         if var settings = configuration.postgres {
             settings.roomRetention = configuration.roomRetention
             settings.ticketLifetime = configuration.ticketLifetime
-            let cluster = try await PostgresCluster.connect(configuration: settings, eventLoopGroup: eventLoopGroup, logger: logger)
+            let cluster = try await PostgresCluster.connect(configuration: settings, eventLoopGroup: self.eventLoopGroup, logger: logger)
             self.cluster = cluster
             // No local presence frames: every node's news comes back through the database,
             // once, to every node (this one included).
-            hub = Hub(logger: logger, onPresenceChange: cluster.presence.changed)
+            hub = Hub(logger: logger, onPresenceChange: cluster.presence.changed, writeCoalescing: TimeAmount(configuration.writeCoalescing))
             self.store = store ?? cluster.store
             tickets = cluster.tickets
         } else {
-            let hub = Hub(logger: logger, presence: { ChatFrames.presence($0) })
+            let hub = Hub(logger: logger, presence: { ChatFrames.presence($0) }, writeCoalescing: TimeAmount(configuration.writeCoalescing))
             cluster = nil
             self.hub = hub
             self.store = store ?? InMemoryRoomStore(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Switchboard
 import SwitchboardChat
@@ -43,6 +44,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds to drain connections on shutdown. Env: SWITCHBOARD_DRAIN_TIMEOUT.") var drainTimeout: Double?
     @Option(help: "Directory of the browser page. Env: SWITCHBOARD_PUBLIC_DIR.") var publicDir: String?
     @Option(help: "Event-loop threads; default: the CPUs this process may run on. Env: SWITCHBOARD_THREADS.") var threads: Int?
+    @Flag(inversion: .prefixedNo, help: "Run Swift tasks (logins, event handlers) on the event loops instead of Swift's own thread pool, which saves a thread hand-off per request and per event. Env: SWITCHBOARD_TASKS_ON_EVENT_LOOPS.") var tasksOnEventLoops: Bool?
+    @Option(help: "Milliseconds each event loop gathers outgoing frames before writing them: at most that much added latency, for one write per member per pass instead of one per message (0 writes at once). Env: SWITCHBOARD_WRITE_COALESCING.") var writeCoalescing: Double?
     @Option(help: "Seconds between heap trims, which give the memory a connect storm leaves behind back to the system (only after connections came or went; 0 disables). Env: SWITCHBOARD_HEAP_TRIM_INTERVAL.") var heapTrimInterval: Double?
     @Option(help: "Enable a conformance echo endpoint at this path (testing only). Env: SWITCHBOARD_ECHO_PATH.") var echoPath: String?
     @Option(help: "PostgreSQL URL (postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]): durable rooms, and a cluster with every node given the same database. Default: everything in memory. Env: SWITCHBOARD_POSTGRES_URL.") var postgres: String?
@@ -61,6 +64,13 @@ struct Serve: AsyncParsableCommand {
             guard let text = environment["SWITCHBOARD_\(name)"] else { return nil }
             guard let parsed = T(text) else { throw ValidationError("SWITCHBOARD_\(name)=\(text) is not a valid number") }
             return parsed
+        }
+        func flag(_ flag: Bool?, _ name: String) throws -> Bool? {
+            if let flag { return flag }
+            guard let text = environment["SWITCHBOARD_\(name)"]?.lowercased() else { return nil }
+            if ["1", "true", "yes", "on"].contains(text) { return true }
+            if ["0", "false", "no", "off"].contains(text) { return false }
+            throw ValidationError("SWITCHBOARD_\(name)=\(text) is neither true nor false")
         }
         func seconds(_ value: Double) -> Duration { .milliseconds(Int64(value * 1000)) }
 
@@ -132,6 +142,10 @@ struct Serve: AsyncParsableCommand {
         if let drain = try number(drainTimeout, "DRAIN_TIMEOUT") { configuration.drainTimeout = seconds(drain) }
         if let directory = value(publicDir, "PUBLIC_DIR") { configuration.publicDirectory = directory }
         configuration.eventLoopThreads = try number(threads, "THREADS")
+        if let milliseconds = try number(writeCoalescing, "WRITE_COALESCING") {
+            guard milliseconds >= 0, milliseconds <= 100 else { throw ValidationError("--write-coalescing must be 0 to 100 milliseconds") }
+            configuration.writeCoalescing = .microseconds(Int64(milliseconds * 1000))
+        }
         if let interval = try number(heapTrimInterval, "HEAP_TRIM_INTERVAL") {
             // A trim walks the arenas (~1 ms in the soak): below 0.1 s that is over 1 % of a
             // core, and an interval that rounds to 0 ms would spin.
@@ -165,7 +179,13 @@ struct Serve: AsyncParsableCommand {
         guard let parsedLevel = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level \(level)") }
         logger.logLevel = parsedLevel
 
-        let server = try await ChatServer(configuration: configuration, logger: logger)
+        let eventLoopGroup: (any EventLoopGroup)?
+        if try flag(tasksOnEventLoops, "TASKS_ON_EVENT_LOOPS") ?? true {
+            eventLoopGroup = Self.runTasksOnEventLoops(count: configuration.eventLoopThreads ?? AvailableCPUs.count)
+        } else {
+            eventLoopGroup = nil
+        }
+        let server = try await ChatServer(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
         let scheme = configuration.tlsCertificatePath == nil ? "http" : "https"
         let listeningLogger = logger
         let host = configuration.host
@@ -173,5 +193,17 @@ struct Serve: AsyncParsableCommand {
             listeningLogger.notice("switchboard listening", metadata: ["url": "\(scheme)://\(host):\(port)/"])
         })
         try await group.run()
+    }
+
+    /// Makes NIO's singleton group (`count` loops) Swift's global executor: a task started
+    /// or resumed on an event loop then runs on that loop, after its I/O, instead of waking
+    /// a thread of Swift's pool and handing the result back (measured: BENCHMARKS.md, seventh
+    /// session). Process-wide, so the command does it, not the library. Blocking work must
+    /// not run in tasks then; bcrypt already runs on `NIOThreadPool`.
+    /// - Returns: the singleton group, or nil if the hook could not be installed.
+    static func runTasksOnEventLoops(count: Int) -> (any EventLoopGroup)? {
+        NIOSingletons.groupLoopCountSuggestion = count
+        guard NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() else { return nil }
+        return MultiThreadedEventLoopGroup.singleton
     }
 }

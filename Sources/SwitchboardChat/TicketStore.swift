@@ -16,11 +16,14 @@ public final class TicketStore: TicketIssuer {
         let expires: ContinuousClock.Instant
     }
 
+    /// Tickets are kept as their bits, not their text: 16 bytes in place of a heap-allocated
+    /// string each, held until expiry even once redeemed (a connect storm's RSS per
+    /// connection included 136 bytes of outstanding ticket text; BENCHMARKS.md).
     private struct State {
-        var entries: [String: Entry] = [:]
+        var entries: [UInt128: Entry] = [:]
         /// Tickets in issue (and so expiry) order. A redeemed ticket stays here until its
         /// expiry comes round; removing it from the middle would cost O(n).
-        var issueOrder: Deque<(ticket: String, expires: ContinuousClock.Instant)> = []
+        var issueOrder: Deque<(ticket: UInt128, expires: ContinuousClock.Instant)> = []
 
         mutating func sweep(now: ContinuousClock.Instant) {
             while let oldest = issueOrder.first, oldest.expires <= now {
@@ -38,7 +41,7 @@ public final class TicketStore: TicketIssuer {
     }
 
     public func issue(for user: String) -> String {
-        let ticket = Self.randomTicket()
+        let ticket = Self.randomTicketBits()
         let now = ContinuousClock.now
         let expires = now + lifetime
         state.withLockedValue { state in
@@ -46,12 +49,14 @@ public final class TicketStore: TicketIssuer {
             state.entries[ticket] = Entry(user: user, expires: expires)
             state.issueOrder.append((ticket, expires))
         }
-        return ticket
+        return Self.ticketText(ticket)
     }
 
     /// The ticket's user, if the ticket exists and has not expired; it is used up either way.
     public func redeem(_ ticket: String) -> String? {
-        guard let entry = state.withLockedValue({ $0.entries.removeValue(forKey: ticket) }) else { return nil }
+        guard let bits = Self.ticketBits(ticket),
+            let entry = state.withLockedValue({ $0.entries.removeValue(forKey: bits) })
+        else { return nil }
         return entry.expires > ContinuousClock.now ? entry.user : nil
     }
 

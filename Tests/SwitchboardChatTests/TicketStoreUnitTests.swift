@@ -1,3 +1,4 @@
+import Switchboard
 import SwitchboardChat
 import Testing
 
@@ -11,6 +12,20 @@ struct TicketStoreUnitTests {
         #expect(store.redeem(ticket) == "alice")
         #expect(store.redeem(ticket) == nil)
         #expect(store.outstanding == 0)
+    }
+
+    @Test("a ticket is 32 lowercase hex digits; any other spelling of it (upper case, padded, cut, with a sign) does not redeem")
+    func ticketSpelling() {
+        let store = TicketStore()
+        let ticket = store.issue(for: "alice")
+        #expect(ticket.count == 32)
+        #expect(ticket.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        for variant in [ticket.uppercased(), "0" + ticket, String(ticket.dropLast()), "+" + ticket.dropFirst(), ticket + " ", ""] {
+            #expect(variant == ticket || store.redeem(variant) == nil, "\(variant)")
+        }
+        #expect(store.redeem(ticket) == "alice")
+        // Leading zeros are part of the ticket: the text round-trips through its bits.
+        #expect(TicketStore.ticketText(TicketStore.ticketBits("000000000000000000000000000000ff")!) == "000000000000000000000000000000ff")
     }
 
     @Test("an expired ticket does not redeem, and issuing sweeps expired tickets away")

@@ -12,10 +12,39 @@ public protocol TicketIssuer: Sendable {
 extension TicketIssuer {
     /// A fresh ticket: 128 random bits from the system's CSPRNG, as 32 hex digits.
     public static func randomTicket() -> String {
+        ticketText(randomTicketBits())
+    }
+
+    /// 128 random bits from the system's CSPRNG: a ticket before it is written out. Stores
+    /// that keep tickets in memory keep these 16 bytes instead of the text, which would be a
+    /// heap allocation per outstanding ticket (32 characters do not fit in a small string).
+    public static func randomTicketBits() -> UInt128 {
         var generator = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in
-            let hex = String(generator.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - hex.count) + hex
-        }.joined()
+        return UInt128(generator.next() as UInt64) << 64 | UInt128(generator.next() as UInt64)
+    }
+
+    /// The 32 lowercase hex digits of a ticket.
+    public static func ticketText(_ bits: UInt128) -> String {
+        let hex = String(bits, radix: 16)
+        return String(repeating: "0", count: 32 - hex.count) + hex
+    }
+
+    /// The bits of a ticket's text; nil unless it is exactly 32 lowercase hex digits, the only
+    /// form `ticketText` writes.
+    public static func ticketBits(_ text: some StringProtocol) -> UInt128? {
+        var bits: UInt128 = 0
+        var digits = 0
+        for byte in text.utf8 {
+            let value: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = byte - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            digits += 1
+            guard digits <= 32 else { return nil }
+            bits = bits << 4 | UInt128(value)
+        }
+        return digits == 32 ? bits : nil
     }
 }

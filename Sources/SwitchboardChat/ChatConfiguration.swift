@@ -71,8 +71,18 @@ public struct ChatConfiguration: Sendable {
     public var echoPath: String?
     /// How long each event loop gathers outgoing frames before writing them (see
     /// `Hub.init(writeCoalescing:)`): at most this much added latency for one write syscall
-    /// per member per pass instead of one per message. Zero writes at once.
-    public var writeCoalescing: Duration = .milliseconds(1)
+    /// per member per pass instead of one per message. Zero writes at once; nil is 1 ms in
+    /// memory and 5 ms on PostgreSQL (`effectiveWriteCoalescing`).
+    public var writeCoalescing: Duration?
+
+    /// On PostgreSQL a node's messages arrive as its append batches commit, and a burst of
+    /// sends becomes two or three batches a database round trip apart: 1 ms gathered too
+    /// little of it (fan-out CPU per delivery 1.8x the in-memory node's), 5 ms brings it to
+    /// 1.2x and lowers p50 and p99 too, against the cluster's own latency of tens of
+    /// milliseconds (BENCHMARKS.md, seventh session).
+    public var effectiveWriteCoalescing: Duration {
+        writeCoalescing ?? (postgres == nil ? .milliseconds(1) : .milliseconds(5))
+    }
     /// Event-loop threads; nil sizes the group from the CPUs this process may run on.
     public var eventLoopThreads: Int?
     /// How often the heap's free pages go back to the system after connections came or

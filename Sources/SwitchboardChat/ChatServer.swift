@@ -54,11 +54,11 @@ public struct ChatServer: Sendable {
             self.cluster = cluster
             // No local presence frames: every node's news comes back through the database,
             // once, to every node (this one included).
-            hub = Hub(logger: logger, onPresenceChange: cluster.presence.changed, writeCoalescing: TimeAmount(configuration.writeCoalescing))
+            hub = Hub(logger: logger, onPresenceChange: cluster.presence.changed, writeCoalescing: TimeAmount(configuration.effectiveWriteCoalescing))
             self.store = store ?? cluster.store
             tickets = cluster.tickets
         } else {
-            let hub = Hub(logger: logger, presence: { ChatFrames.presence($0) }, writeCoalescing: TimeAmount(configuration.writeCoalescing))
+            let hub = Hub(logger: logger, presence: { ChatFrames.presence($0) }, writeCoalescing: TimeAmount(configuration.effectiveWriteCoalescing))
             cluster = nil
             self.hub = hub
             self.store = store ?? InMemoryRoomStore(

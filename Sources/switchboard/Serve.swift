@@ -45,7 +45,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Directory of the browser page. Env: SWITCHBOARD_PUBLIC_DIR.") var publicDir: String?
     @Option(help: "Event-loop threads; default: the CPUs this process may run on. Env: SWITCHBOARD_THREADS.") var threads: Int?
     @Flag(inversion: .prefixedNo, help: "Run Swift tasks (logins, event handlers) on the event loops instead of Swift's own thread pool, which saves a thread hand-off per request and per event. Env: SWITCHBOARD_TASKS_ON_EVENT_LOOPS.") var tasksOnEventLoops: Bool?
-    @Option(help: "Milliseconds each event loop gathers outgoing frames before writing them: at most that much added latency, for one write per member per pass instead of one per message (0 writes at once). Env: SWITCHBOARD_WRITE_COALESCING.") var writeCoalescing: Double?
+    @Option(help: "Milliseconds each event loop gathers outgoing frames before writing them: at most that much added latency, for one write per member per pass instead of one per message (0 writes at once; default 1, or 5 with --postgres). Env: SWITCHBOARD_WRITE_COALESCING.") var writeCoalescing: Double?
     @Option(help: "Seconds between heap trims, which give the memory a connect storm leaves behind back to the system (only after connections came or went; 0 disables). Env: SWITCHBOARD_HEAP_TRIM_INTERVAL.") var heapTrimInterval: Double?
     @Option(help: "Enable a conformance echo endpoint at this path (testing only). Env: SWITCHBOARD_ECHO_PATH.") var echoPath: String?
     @Option(help: "PostgreSQL URL (postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]): durable rooms, and a cluster with every node given the same database. Default: everything in memory. Env: SWITCHBOARD_POSTGRES_URL.") var postgres: String?

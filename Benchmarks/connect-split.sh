@@ -7,7 +7,7 @@
 #
 # usage: Benchmarks/connect-split.sh NAME "server command with PORT in it" [clients]
 #   Benchmarks/connect-split.sh ours "/tmp/sb-release serve --port PORT --log-level warning"
-#   Benchmarks/connect-split.sh gorilla "/tmp/switchboard-bench/bin/gorilla-peer PORT"
+#   Benchmarks/connect-split.sh gorilla /tmp/switchboard-bench/bin/gorilla-peer      (peers: port from $PORT)
 set -eu
 name=$1
 n=${3:-10000}
@@ -15,6 +15,7 @@ port=${PORT_BASE:-19340}
 bench=${BENCH:-$(cd "$(dirname "$0")/../../shared/bench" && pwd)/run}
 ulimit -n $((n + 1000))
 cmd=${2//PORT/$port}
+export PORT=$port # the peers read their port from the environment
 log=$(mktemp)
 taskset -c 0 bash -c "exec $cmd" >"$log.server" 2>&1 &
 started=$!

@@ -5,9 +5,9 @@ import NIOCore
 /// value on the way: a join ack with 50 history messages cost 111 µs and 310 allocations
 /// through it (issue 14).
 ///
-/// A conforming type that is also `Encodable` must write the same JSON document as
-/// `JSONEncoder` does for it (same keys, `nil` optionals left out): `EventEncoding` picks
-/// whichever it can, so the two must never disagree on the wire.
+/// A conforming type that is also `Codable` must write the document `JSONEncoder` writes for
+/// it (same keys, `nil` optionals left out): clients decode it with that `Codable`, and
+/// whatever does not go through `EventEncoding` still encodes it with `JSONEncoder`.
 public protocol JSONWritable {
     func writeJSON(into buffer: inout ByteBuffer)
     /// Roughly how many bytes `writeJSON` writes, so the buffer is allocated once instead of

@@ -6,7 +6,8 @@ import SwitchboardChat
 import SwitchboardProtocol
 
 /// The connect path's own work (issue 14: connect cost): a login's ticket and answer, the
-/// upgrade's ticket redeem, and the join ack a joiner gets. Per operation (`.kilo`).
+/// upgrade's ticket redeem, and the join ack a joiner gets (its history's timestamps and its
+/// encoding). Per operation (`.kilo`).
 func connectPathBenchmarks() {
     Benchmark("login: ticket issue + LoginResponse JSON") { benchmark in
         let tickets = TicketStore(lifetime: .seconds(30))
@@ -47,6 +48,17 @@ func connectPathBenchmarks() {
                     benchmark.error("encode failed: \(error)")
                     return
                 }
+            }
+        }
+    }
+
+    // The other half of a join ack's history: each stored message's `sent` becomes its RFC 3339
+    // text (ChatEvents.join maps StoredMessage to NewMessage) before the ack is encoded.
+    Benchmark("join ack history timestamps (50 x Timestamp.rfc3339)") { benchmark in
+        let dates = (1...50).map { Date(timeIntervalSince1970: 1_764_763_200 + Double($0) * 0.123) }
+        measuringCPU(benchmark) {
+            for _ in benchmark.scaledIterations {
+                for date in dates { blackHole(Timestamp.rfc3339(date)) }
             }
         }
     }

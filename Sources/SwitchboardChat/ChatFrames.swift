@@ -10,23 +10,9 @@ public enum ChatFrames {
     public static func newMessage(_ message: StoredMessage, allocator: ByteBufferAllocator) -> OutboundFrame {
         OutboundFrame.text(allocator: allocator, capacity: 96 + message.message.utf8.count + message.room.utf8.count) { buffer in
             buffer.writeStaticString(#"{"type":"new_message","payload":"#)
-            writePayload(message, into: &buffer)
+            NewMessage(message: message).writeJSON(into: &buffer)
             buffer.writeStaticString("}")
         }
-    }
-
-    static func writePayload(_ message: StoredMessage, into buffer: inout ByteBuffer) {
-        buffer.writeStaticString(#"{"room":"#)
-        buffer.writeJSONString(message.room)
-        buffer.writeStaticString(#","from":"#)
-        buffer.writeJSONString(message.from)
-        buffer.writeStaticString(#","message":"#)
-        buffer.writeJSONString(message.message)
-        buffer.writeStaticString(#","sent":""#)
-        buffer.writeString(Timestamp.rfc3339(message.sent))
-        buffer.writeStaticString(#"","seq":"#)
-        buffer.writeString(String(message.seq))
-        buffer.writeStaticString("}")
     }
 
     static func presence(_ change: PresenceChange) -> OutboundFrame {

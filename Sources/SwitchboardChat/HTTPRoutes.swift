@@ -72,10 +72,9 @@ struct HTTPRoutes: Sendable {
             return Self.error(.serviceUnavailable, "storage unreachable; try again")
         }
         let seconds = Int(tickets.lifetime.components.seconds)
-        let payload = try JSONEncoder().encode(LoginResponse(ticket: ticket, expiresIn: seconds, user: user))
         return Response(
             status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(bytes: payload))
+            body: .init(byteBuffer: LoginResponse(ticket: ticket, expiresIn: seconds, user: user).jsonBuffer())
         )
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Switchboard
 import Testing
 @testable import SwitchboardChat
@@ -15,6 +16,8 @@ struct HistoryBudgetUnitTests {
         let message = StoredMessage(room: "r\u{7}/", seq: Int.max, from: "a\"b", message: text, sent: Date(timeIntervalSince1970: 4e9))
         let encoded = try JSONEncoder().encode(HistoryEntry(message: message))
         #expect(encoded.count + 1 <= HistoryBudget.encodedSizeBound(message))  // + the separating comma
+        // What join acks and history pages carry: the hand-written entry (JSONWritable).
+        #expect(HistoryEntry(message: message).jsonBuffer().readableBytes + 1 <= HistoryBudget.encodedSizeBound(message))
     }
 
     @Test("fit keeps the requested end, at least one message, and says when it cut")

@@ -39,6 +39,39 @@ struct HostileInputTests {
         }
     }
 
+    /// Quotes, backslashes, every kind of control character, a closing script tag, a line
+    /// separator and non-BMP scalars: what would break out of a JSON string if not escaped.
+    static let breakoutText = "say \"hi\" \\ C:\\new \u{0}\u{1}\u{8}\u{C}\u{1F}\n\r\t </script> \u{2028} 😀👋🏽 \u{10FFFF}"
+
+    @Test("quotes, backslashes, control characters and emoji in a message, an id and a type come back unchanged in acks, new_message, join ack history, history pages and errors")
+    func breakoutTextRoundTrips() async throws {
+        try await ChatTestServer.run { server in
+            let alice = try await server.connect("alice")
+            let bob = try await server.connect("bob")
+            try await alice.request("join_room", ["room": "r"])
+            try await bob.request("join_room", ["room": "r"])
+            let send: [String: Any] = ["type": "send_message", "id": Self.breakoutText, "payload": ["room": "r", "message": Self.breakoutText]]
+            try await alice.send(raw: String(decoding: try JSONSerialization.data(withJSONObject: send), as: UTF8.self))
+            let ack = try await alice.socket.nextEvent(ofType: "ack")
+            #expect(ack["id"] as? String == Self.breakoutText)
+            #expect(payload(ack)["room"] as? String == "r" && payload(ack)["seq"] as? Int == 1)
+            let delivered = payload(try await bob.next("new_message"))
+            #expect(delivered["message"] as? String == Self.breakoutText && delivered["from"] as? String == "alice")
+
+            let carol = try await server.connect("carol")
+            let join = try await carol.request("join_room", ["room": "r"])
+            #expect((payload(join)["history"] as? [[String: Any]])?.map { $0["message"] as? String } == [Self.breakoutText])
+            let page = try await carol.request("history", ["room": "r", "since": 0])
+            #expect((payload(page)["messages"] as? [[String: Any]])?.map { $0["message"] as? String } == [Self.breakoutText])
+
+            let unknown: [String: Any] = ["type": Self.breakoutText, "id": 7]
+            try await carol.send(raw: String(decoding: try JSONSerialization.data(withJSONObject: unknown), as: UTF8.self))
+            let error = try await carol.socket.nextEvent(ofType: "error")
+            #expect(error["id"] as? Int == 7 && payload(error)["code"] as? String == "unknown_event")
+            #expect(payload(error)["message"] as? String == "unknown event type \"\(Self.breakoutText)\"")
+        }
+    }
+
     @Test("a flood gets rate_limited errors, then 4029; acknowledged messages are kept; others are unaffected")
     func flood() async throws {
         try await ChatTestServer.run({

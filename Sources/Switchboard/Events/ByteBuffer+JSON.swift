@@ -45,3 +45,29 @@ extension ByteBuffer {
         if start < bytes.endIndex { writeBytes(bytes[start..<bytes.endIndex]) }
     }
 }
+
+extension ByteBuffer {
+    /// Writes `value` as a JSON number.
+    public mutating func writeJSONNumber(_ value: Int) {
+        // Up to 15 digits this is a small string: no allocation.
+        writeString(String(value))
+    }
+
+    public mutating func writeJSONBool(_ value: Bool) {
+        writeStaticString(value ? "true" : "false")
+    }
+
+    /// Writes `elements` as a JSON array, each element written by `writeElement`.
+    public mutating func writeJSONArray<Elements: Sequence>(
+        _ elements: Elements, _ writeElement: (Elements.Element, inout ByteBuffer) -> Void
+    ) {
+        writeInteger(UInt8(ascii: "["))
+        var first = true
+        for element in elements {
+            if !first { writeInteger(UInt8(ascii: ",")) }
+            first = false
+            writeElement(element, &self)
+        }
+        writeInteger(UInt8(ascii: "]"))
+    }
+}

@@ -64,6 +64,18 @@ struct EventLoopOutboxUnitTests {
         }
 
         var combinedRuns: Int { hub.outbox(for: loop).combinedRuns }
+
+        /// `users` connected and joined to "r", with what they got so far read away.
+        static func joined(_ users: [String]) throws -> Fixture {
+            var fixture = Fixture()
+            for user in users {
+                try fixture.connect(user)
+                fixture.join(user)
+            }
+            fixture.loop.run()
+            for user in users { _ = try fixture.writes(user) }
+            return fixture
+        }
     }
 
     @Test("a join storm's presence events in one pass: one write per settled member, and each member still gets exactly its own events, in order")
@@ -96,13 +108,7 @@ struct EventLoopOutboxUnitTests {
 
     @Test("acks between broadcasts stay in the run: one write per other member, and the one acked gets its ack between the same frames as without the run")
     func acksInRun() throws {
-        var fixture = Fixture()
-        for user in ["a", "b", "c"] {
-            try fixture.connect(user)
-            fixture.join(user)
-        }
-        fixture.loop.run()
-        for user in ["a", "b", "c"] { _ = try fixture.writes(user) }
+        let fixture = try Fixture.joined(["a", "b", "c"])
         let runsBefore = fixture.combinedRuns
 
         // Two senders' messages meet in one pass, each followed by its sender's ack.
@@ -142,13 +148,7 @@ struct EventLoopOutboxUnitTests {
 
     @Test("a leave between broadcasts ends the run: the one who left gets nothing after it")
     func leaveEndsRun() throws {
-        var fixture = Fixture()
-        for user in ["a", "b", "c"] {
-            try fixture.connect(user)
-            fixture.join(user)
-        }
-        fixture.loop.run()
-        for user in ["a", "b", "c"] { _ = try fixture.writes(user) }
+        let fixture = try Fixture.joined(["a", "b", "c"])
 
         fixture.hub.broadcast(room: "r", frame: .text("m1", allocator: ByteBufferAllocator()))
         #expect(fixture.hub.leave(fixture.connections["a"]!, room: "r"))

@@ -5,8 +5,9 @@ import NIOCore
 ///
 /// Producers append under a short lock and schedule at most one pass at a time, `coalescing`
 /// after the first item; the pass writes every queued frame to its connections and then
-/// flushes each touched channel once. So a broadcast costs one lock and one task per *event loop*, and a delivery is a
-/// `write` of a shared buffer, with no task hop, copy or flush per recipient; several
+/// flushes each touched channel once. So a broadcast costs one lock and one task per *event
+/// loop*, and a delivery is a `write` of a shared buffer, with no task hop, copy or flush per
+/// recipient; several
 /// broadcasts to one room in the same pass (messages, or a join storm's presence events)
 /// are one `write` per member. Items for one connection come out in the order they went
 /// in, which is what keeps a room's `seq` order.

@@ -48,4 +48,44 @@ struct ProtocolWireUnitTests {
         #expect(abs(parsed.timeIntervalSince(date)) < 0.001)
         #expect(Timestamp.date("yesterday") == nil)
     }
+
+    /// The formatter does its own calendar arithmetic, so it is checked against Foundation's
+    /// Gregorian calendar (an independent implementation) on the days where such arithmetic
+    /// goes wrong (leap days, century years, the day before 1970) and 20,000 random whole
+    /// milliseconds from 1900 to 2100, each of which must come back as itself, not the one before.
+    @Test("sent timestamps agree with Foundation's calendar on leap days, century years, before 1970 and 20,000 random milliseconds")
+    func timestampsAgreeWithCalendar() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        func expected(_ millis: Int64) -> String {
+            let seconds = Int64((Double(millis) / 1000).rounded(.down))
+            let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: Double(seconds)))
+            func pad(_ value: Int, _ width: Int) -> String { String(repeating: "0", count: max(0, width - String(value).count)) + String(value) }
+            return "\(pad(parts.year!, 4))-\(pad(parts.month!, 2))-\(pad(parts.day!, 2))T\(pad(parts.hour!, 2)):\(pad(parts.minute!, 2)):\(pad(parts.second!, 2)).\(pad(Int(millis - seconds * 1000), 3))Z"
+        }
+        let fixed: [(Int64, String)] = [
+            (-1, "1969-12-31T23:59:59.999Z"),
+            (0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+            (-2_203_891_200_000, "1900-03-01T00:00:00.000Z"),
+            (4_107_542_399_999, "2100-02-28T23:59:59.999Z"),
+            (4_107_542_400_000, "2100-03-01T00:00:00.000Z"),
+            (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
+        ]
+        for (millis, text) in fixed {
+            #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: Double(millis) / 1000)) == text)
+            #expect(expected(millis) == text)
+        }
+        var random = SystemRandomNumberGenerator()
+        // A Date is a Double of seconds since 2001, which holds a microsecond only within
+        // about 136 years of it: 1900...2100 is where a sent time can be written exactly.
+        let earliest: Int64 = -2_208_988_800_000  // 1900-01-01
+        let latest: Int64 = 4_102_444_800_000  // 2100-01-01
+        for _ in 0..<20_000 {
+            let millis = Int64.random(in: earliest...latest, using: &random)
+            let text = Timestamp.rfc3339(Date(timeIntervalSince1970: Double(millis) / 1000))
+            #expect(text == expected(millis), "\(millis) ms")
+            if text != expected(millis) { break }
+        }
+    }
 }

@@ -154,7 +154,7 @@ public struct SwitchboardChannel: ServerChildChannel, HTTPChannelHandler {
     /// `onServerRunning`, which hands over the listener.
     public static func configureListener(_ listener: any Channel) async {
         do {
-            try await listener.setOption(ChannelOptions.maxMessagesPerRead, value: acceptsPerLoopPass)
+            try await listener.setOption(ChannelOptions.maxMessagesPerRead, value: acceptsPerLoopPass).get()
         } catch {
             // A listener that cannot take the option still works, with NIO's default.
         }

@@ -135,30 +135,3 @@ public final class PostgresCluster: Sendable {
         )
     }
 }
-
-/// Runs a `PostgresCluster` for one hub (see `PostgresCluster.service`).
-public struct PostgresClusterService: Service {
-    let cluster: PostgresCluster
-    let hub: Hub
-    let messageFrame: @Sendable (StoredMessage) -> OutboundFrame
-    let presenceFrame: @Sendable (PresenceChange) -> OutboundFrame?
-
-    public func run() async throws {
-        let backplane = PostgresBackplane(
-            url: cluster.url, store: cluster.store, presence: cluster.presence, database: cluster.database, hub: hub,
-            messageFrame: messageFrame, presenceFrame: presenceFrame,
-            pollInterval: cluster.configuration.pollInterval, eventLoopGroup: cluster.eventLoopGroup, logger: cluster.logger
-        )
-        let registry = cluster.registry
-        await withDiscardingTaskGroup { group in
-            group.addTask { await cluster.database.client.run() }
-            group.addTask { await backplane.run() }
-            group.addTask { await cluster.presence.run(hub: hub) }
-            group.addTask { await registry.run(hub: hub) }
-            try? await gracefulShutdown()
-            await registry.deregister()
-            cluster.presence.finish()
-            group.cancelAll()
-        }
-    }
-}

@@ -359,6 +359,27 @@ async def test_restarted_node_purges_its_previous_presence(cluster_factory):
     assert len(watcher.find("user_left", "phoenix", user="ghost")) == 1, watcher.events
 
 
+async def test_gracefully_stopped_node_leaves_the_cluster_before_its_pool_closes(cluster_factory):
+    # a node timeout far above the test's waits: the row must go by deregistration
+    cluster = cluster_factory(2, node_timeout=60)
+    a, b = cluster.nodes
+    assert sorted(r[0] for r in await cluster.asql("SELECT name FROM switchboard_nodes")) == ["node-a", "node-b"]
+    watcher = await Client.connect(a, "watcher")
+    await watcher.join("exit")
+    leaver = await Client.connect(b, "leaver")
+    await leaver.join("exit")
+    await watcher.wait_event("user_joined", "exit", user="leaver")
+
+    await asyncio.to_thread(b.stop, 10)  # SIGTERM: drain, leave the cluster, close the pool
+    assert b.proc.returncode == 0, b.log_tail()
+    # deregistered: not left for the others to purge after the node timeout
+    assert [r[0] for r in await cluster.asql("SELECT name FROM switchboard_nodes")] == ["node-a"]
+    assert await cluster.asql("SELECT username FROM switchboard_presence WHERE username = 'leaver'") == []
+    log = b.log_path.read_text(errors="replace")
+    assert "could not deregister" not in log and "database unreachable" not in log, b.log_tail()
+    await watcher.wait_event("user_left", "exit", user="leaver", timeout=POLL_INTERVAL + 5)
+
+
 async def test_wiped_database_gives_new_epochs(cluster):
     a, b, c = cluster.nodes
     alice = await Client.connect(a, "alice")

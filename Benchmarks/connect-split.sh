@@ -8,6 +8,8 @@
 # usage: Benchmarks/connect-split.sh NAME "server command with PORT in it" [clients]
 #   Benchmarks/connect-split.sh ours "/tmp/sb-release serve --port PORT --log-level warning"
 #   Benchmarks/connect-split.sh gorilla /tmp/switchboard-bench/bin/gorilla-peer      (peers: port from $PORT)
+#   Benchmarks/connect-split.sh node "env NODE_PATH=/usr/share/nodejs node ../shared/bench/peers/node-ws/server.js"
+#     (node finds `ws` only through NODE_PATH, which `run` sets for its own peers)
 set -eu
 name=$1
 n=${3:-10000}

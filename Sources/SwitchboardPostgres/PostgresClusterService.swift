@@ -43,7 +43,6 @@ public struct PostgresClusterService: Service {
                 pollInterval: cluster.configuration.pollInterval, eventLoopGroup: cluster.eventLoopGroup, logger: cluster.logger
             )
             let registry = cluster.registry
-            let (hub, cluster) = (hub, cluster)
             await withDiscardingTaskGroup { group in
                 group.addTask { await backplane.run() }
                 group.addTask { await cluster.presence.run(hub: hub) }

@@ -18,9 +18,12 @@ public struct PostgresClusterService: Service {
     let presenceFrame: @Sendable (PresenceChange) -> OutboundFrame?
 
     public func run() async throws {
-        let membership = Membership(
-            cluster: cluster, hub: hub, messageFrame: messageFrame, presenceFrame: presenceFrame
+        let backplane = PostgresBackplane(
+            url: cluster.url, store: cluster.store, presence: cluster.presence, database: cluster.database, hub: hub,
+            messageFrame: messageFrame, presenceFrame: presenceFrame,
+            pollInterval: cluster.configuration.pollInterval, eventLoopGroup: cluster.eventLoopGroup, logger: cluster.logger
         )
+        let membership = Membership(backplane: backplane, presence: cluster.presence, registry: cluster.registry, hub: hub)
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: cluster.database.client), .init(service: membership)],
             logger: cluster.logger
@@ -31,25 +34,19 @@ public struct PostgresClusterService: Service {
     /// This node in the cluster: the backplane, presence and the node registry, for as long
     /// as the pool they use is open.
     private struct Membership: Service {
-        let cluster: PostgresCluster
+        let backplane: PostgresBackplane
+        let presence: PostgresPresence
+        let registry: PostgresNodeRegistry
         let hub: Hub
-        let messageFrame: @Sendable (StoredMessage) -> OutboundFrame
-        let presenceFrame: @Sendable (PresenceChange) -> OutboundFrame?
 
         func run() async {
-            let backplane = PostgresBackplane(
-                url: cluster.url, store: cluster.store, presence: cluster.presence, database: cluster.database, hub: hub,
-                messageFrame: messageFrame, presenceFrame: presenceFrame,
-                pollInterval: cluster.configuration.pollInterval, eventLoopGroup: cluster.eventLoopGroup, logger: cluster.logger
-            )
-            let registry = cluster.registry
             await withDiscardingTaskGroup { group in
                 group.addTask { await backplane.run() }
-                group.addTask { await cluster.presence.run(hub: hub) }
+                group.addTask { await presence.run(hub: hub) }
                 group.addTask { await registry.run(hub: hub) }
                 try? await gracefulShutdown()
                 await registry.deregister()
-                cluster.presence.finish()
+                presence.finish()
                 group.cancelAll()
             }
         }

@@ -84,8 +84,9 @@ struct ProtocolWireUnitTests {
         for _ in 0..<20_000 {
             let millis = Int64.random(in: earliest...latest, using: &random)
             let text = Timestamp.rfc3339(Date(timeIntervalSince1970: Double(millis) / 1000))
-            #expect(text == expected(millis), "\(millis) ms")
-            if text != expected(millis) { break }
+            let want = expected(millis)
+            #expect(text == want, "\(millis) ms")
+            if text != want { break }
         }
     }
 }

@@ -53,6 +53,20 @@ struct ClusterIntegrationTests {
         }
     }
 
+    /// Waits (up to 5 s) until `user` has a presence row in `room` on `count` nodes.
+    static func waitForPresenceRows(room: String, user: String, count: Int, on node: ChatTestServer) async throws {
+        let client = try #require(node.server.cluster).database.client
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            let rows = try await client.query(
+                "SELECT count(*) FROM switchboard_presence WHERE room = \(room) AND username = \(user)"
+            ).decode(Int.self).reduce(0) { $0 + $1 }
+            if rows == count { return }
+            try #require(ContinuousClock.now < deadline, "\(user) in \(room) on \(rows) nodes, not \(count)")
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     @Test("presence is cluster-wide: user_joined and user_left cross nodes once, and a user on two nodes is one member")
     func presenceAcrossNodes() async throws {
         try await Self.withTwoNodes { a, b in
@@ -65,6 +79,9 @@ struct ClusterIntegrationTests {
             let bobOnA = try await a.connect("bob")
             let second = try await bobOnA.request("join_room", ["room": "p"])
             #expect(payload(second)["members"] as? [String] == ["ann", "bob"])
+            // Each node writes its presence rows after the fact (PostgresPresence's worker):
+            // until node a has written bob's row, node b's removal would be his last row.
+            try await Self.waitForPresenceRows(room: "p", user: "bob", count: 2, on: a)
             await bobOnB.close()
             // bob is still there on node a: nobody hears that he left.
             _ = try await ann.request("send_message", ["room": "p", "message": "still here?"])

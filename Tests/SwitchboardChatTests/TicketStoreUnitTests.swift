@@ -28,6 +28,19 @@ struct TicketStoreUnitTests {
         #expect(TicketStore.ticketText(TicketStore.ticketBits("000000000000000000000000000000ff")!) == "000000000000000000000000000000ff")
     }
 
+    @Test("a ticket's text is its 128 bits as 32 hex digits, zero-padded, for the extremes and 10,000 random values")
+    func ticketTextMatchesRadixSixteen() {
+        var generator = SystemRandomNumberGenerator()
+        let samples: [UInt128] = [0, 1, 0xF, 0xA << 124, .max, UInt128(UInt64.max)]
+            + (0..<10_000).map { _ in UInt128(generator.next() as UInt64) << 64 | UInt128(generator.next() as UInt64) >> (generator.next() as UInt64 % 64) }
+        for bits in samples {
+            let radix = String(bits, radix: 16)
+            let expected = String(repeating: "0", count: 32 - radix.count) + radix
+            #expect(TicketStore.ticketText(bits) == expected)
+            #expect(TicketStore.ticketBits(TicketStore.ticketText(bits)) == bits)
+        }
+    }
+
     @Test("an expired ticket does not redeem, and issuing sweeps expired tickets away")
     func expiry() async throws {
         let store = TicketStore(lifetime: .milliseconds(100))

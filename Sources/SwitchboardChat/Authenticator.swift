@@ -17,15 +17,29 @@ extension Authenticator {
     public var checksSecrets: Bool { true }
 }
 
+/// An authenticator that answers at once, with no I/O and no deliberately slow hashing, so
+/// a login can be answered on the connection's event loop (`EventLoopRoutes`) instead of in
+/// a task. Password checks (bcrypt takes milliseconds on purpose) must not be one: they
+/// would hold up every connection on that loop.
+public protocol ImmediateAuthenticator: Authenticator {
+    func authenticateImmediately(username: String?, password: String?, bearerToken: String?) -> String?
+}
+
+extension ImmediateAuthenticator {
+    public func authenticate(username: String?, password: String?, bearerToken: String?) async -> String? {
+        authenticateImmediately(username: username, password: password, bearerToken: bearerToken)
+    }
+}
+
 /// Development mode: any valid username, any password or none.
-public struct GuestAuthenticator: Authenticator {
+public struct GuestAuthenticator: ImmediateAuthenticator {
     public init() {}
 
     /// Nothing to guess: a failure is only an invalid name, charged after the fact, so a
     /// benchmark's hundreds of concurrent logins from one address are not refused.
     public var checksSecrets: Bool { false }
 
-    public func authenticate(username: String?, password: String?, bearerToken: String?) async -> String? {
+    public func authenticateImmediately(username: String?, password: String?, bearerToken: String?) -> String? {
         guard let username, Validation.isValidUsername(username) else { return nil }
         return username
     }

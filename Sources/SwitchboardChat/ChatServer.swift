@@ -94,6 +94,13 @@ public struct ChatServer: Sendable {
         serverConfiguration.connection = configuration.connection
         serverConfiguration.echoEnabled = configuration.echoPath != nil
         serverConfiguration.requestTimeout = configuration.requestTimeout
+        let routes = HTTPRoutes(
+            authenticator: authenticator, tickets: tickets, state: state,
+            storageReachable: { [cluster] in cluster?.database.isReachable ?? true },
+            publicDirectory: configuration.publicDirectory,
+            loginLimiter: LoginRateLimiter(limits: configuration.loginLimits), logger: logger
+        )
+        serverConfiguration.eventLoopRoutes = routes.eventLoopRoutes()
         var server: HTTPServerBuilder = .switchboard(hub: hub, router: events, configuration: serverConfiguration, upgradeGate: makeUpgradeGate())
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
             var tls = TLSConfiguration.makeServerConfiguration(
@@ -108,12 +115,7 @@ public struct ChatServer: Sendable {
             server = try .tls(server, tlsConfiguration: tls)
         }
         return Application(
-            router: HTTPRoutes(
-                authenticator: authenticator, tickets: tickets, state: state,
-                storageReachable: { [cluster] in cluster?.database.isReachable ?? true },
-                publicDirectory: configuration.publicDirectory,
-                loginLimiter: LoginRateLimiter(limits: configuration.loginLimits), logger: logger
-            ).router(),
+            router: routes.router(),
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { [origins] channel in

@@ -19,10 +19,15 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
-        response.headers[.xContentTypeOptions] = "nosniff"
-        // For browsers without CSP's frame-ancestors.
-        response.headers[Self.xFrameOptions] = "DENY"
+        Self.addHeaders(to: &response.headers)
         return response
+    }
+
+    /// Also for responses written outside the router (`EventLoopRoutes`).
+    static func addHeaders(to fields: inout HTTPFields) {
+        fields[.contentSecurityPolicy] = contentSecurityPolicy
+        fields[.xContentTypeOptions] = "nosniff"
+        // For browsers without CSP's frame-ancestors.
+        fields[xFrameOptions] = "DENY"
     }
 }

@@ -42,6 +42,21 @@ public enum Timestamp {
         }
     }
 
+    /// RFC 9110's IMF-fixdate, e.g. `Fri, 04 Dec 2026 10:25:39 GMT`: an HTTP `Date` header.
+    public static func httpDate(secondsSince1970 seconds: Int64) -> String {
+        let (days, secondsOfDay) = floorDivide(seconds, 86_400)
+        let (year, month, day) = civilDate(daysSince1970: days)
+        // 1 January 1970 was a Thursday.
+        let weekday = Int(floorDivide(days + 4, 7).remainder)
+        let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let clampedYear = min(max(year, 0), 9999)
+        let yearText = String(repeating: "0", count: 4 - String(clampedYear).count) + String(clampedYear)
+        return "\(weekdays[weekday]), \(two(Int64(day))) \(months[month - 1]) \(yearText) "
+            + "\(two(secondsOfDay / 3600)):\(two(secondsOfDay / 60 % 60)):\(two(secondsOfDay % 60)) GMT"
+    }
+
     /// Parses what `rfc3339` writes (and the same without milliseconds); nil for anything else.
     public static func date(_ text: String) -> Date? {
         let formatter = ISO8601DateFormatter()

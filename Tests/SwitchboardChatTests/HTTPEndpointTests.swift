@@ -61,6 +61,25 @@ struct HTTPEndpointTests {
         }
     }
 
+    @Test("a login is answered with the same headers whether the event loop answers it (guest, tickets in memory) or the router does (a body over 16 KiB)")
+    func loginHeadersOnBothPaths() async throws {
+        try await ChatTestServer.run { server in
+            let immediate = try await server.http("POST", "/login", body: #"{"username":"alice"}"#)
+            let padded = #"{"username":"alice","padding":"\#(String(repeating: "x", count: 17 * 1024))"}"#
+            let routed = try await server.http("POST", "/login", body: padded)
+            #expect(immediate.status == 200)
+            #expect(routed.status == 413)
+            for response in [immediate, routed] {
+                #expect(response.header("Content-Type") == "application/json")
+                #expect(response.header("Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
+                #expect(response.header("X-Content-Type-Options") == "nosniff")
+                #expect(response.header("X-Frame-Options") == "DENY")
+                #expect(response.header("Date")?.hasSuffix(" GMT") == true)
+            }
+            #expect(immediate.header("Cache-Control") == "no-store")
+        }
+    }
+
     @Test("/healthz is 200 while serving; / serves the page; /metrics is Prometheus text")
     func healthPageMetrics() async throws {
         try await ChatTestServer.run { server in

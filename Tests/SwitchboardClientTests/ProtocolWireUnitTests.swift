@@ -89,4 +89,22 @@ struct ProtocolWireUnitTests {
             if text != want { break }
         }
     }
+
+    @Test("HTTP Date headers are IMF-fixdate and agree with Foundation's formatter on fixed days and 20,000 random seconds")
+    func httpDatesAgreeWithFormatter() {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        #expect(Timestamp.httpDate(secondsSince1970: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")  // RFC 9110's example
+        #expect(Timestamp.httpDate(secondsSince1970: -1) == "Wed, 31 Dec 1969 23:59:59 GMT")
+        #expect(Timestamp.httpDate(secondsSince1970: 951_782_400) == "Tue, 29 Feb 2000 00:00:00 GMT")
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let seconds = Int64.random(in: -2_208_988_800...4_102_444_800, using: &random)
+            let want = formatter.string(from: Date(timeIntervalSince1970: Double(seconds)))
+            #expect(Timestamp.httpDate(secondsSince1970: seconds) == want, "\(seconds) s")
+            if Timestamp.httpDate(secondsSince1970: seconds) != want { break }
+        }
+    }
 }

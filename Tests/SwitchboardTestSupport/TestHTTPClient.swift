@@ -55,6 +55,21 @@ public enum TestHTTPClient {
         return Response(status: status, headers: headerPairs, body: body)
     }
 
+    /// Sends `raw` as it is (several pipelined requests, say) and returns everything the
+    /// server writes until it closes the connection.
+    public static func exchange(port: Int, raw: String) async throws -> String {
+        let collected = NIOLockedValueBox(ByteBuffer())
+        let done = TestWebSocketClient.group.next().makePromise(of: Void.self)
+        let channel = try await ClientBootstrap(group: TestWebSocketClient.group).channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(Collector(collected: collected, done: done))
+            }
+        }.connect(host: "127.0.0.1", port: port).get()
+        try await channel.writeAndFlush(ByteBuffer(string: raw))
+        try await done.futureResult.get()
+        return collected.withLockedValue { String(buffer: $0) }
+    }
+
     static func dechunk(_ text: String) -> String {
         var rest = Substring(text)
         var out = ""

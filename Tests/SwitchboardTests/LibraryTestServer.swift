@@ -30,6 +30,7 @@ struct LibraryTestServer {
         runHub: Bool = true,
         presence: Hub.PresenceEncoder? = nil,
         onPresenceChange: Hub.PresenceObserver? = nil,
+        http: Router<BasicRequestContext> = Router(),
         _ body: @Sendable (LibraryTestServer) async throws -> Void
     ) async throws {
         let logs = LogCapture()
@@ -41,7 +42,7 @@ struct LibraryTestServer {
         var configuration = configuration
         configuration.echoEnabled = true
         let app = Application(
-            router: Router(),
+            router: http,
             server: .switchboard(hub: hub, router: router, configuration: configuration) { request, _ in
                 let target = request.path ?? ""
                 if target == "/echo" { return .accept(user: "echo", mode: .echo) }

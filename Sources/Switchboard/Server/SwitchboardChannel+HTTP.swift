@@ -24,6 +24,11 @@ extension SwitchboardChannel {
         try channel.pipeline.syncOperations.addHandler(
             HTTPConnectionStateHandler(idleTimeout: configuration.http1.idleTimeout.map { .init($0) }, logger: logger)
         )
+        // After the state handler, so the requests answered here count as activity for its
+        // idle timeout and its close after a graceful shutdown, like the router's.
+        if !configuration.eventLoopRoutes.isEmpty {
+            try channel.pipeline.syncOperations.addHandler(EventLoopRouteHandler(routes: configuration.eventLoopRoutes))
+        }
         // Half-closure on: Hummingbird finishes the writer to close a
         // `Connection: close` exchange.
         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(

@@ -15,6 +15,9 @@ public struct SwitchboardServerConfiguration: Sendable {
     /// Plain HTTP connections idle this long are closed, so idle keep-alive connections do
     /// not pile up (Hummingbird's default is no timeout).
     public var http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(60))
+    /// Plain HTTP routes answered on the event loop before the router sees them (see
+    /// `EventLoopRoutes`); none by default.
+    public var eventLoopRoutes = EventLoopRoutes()
     /// The size of a connection's first socket read buffer. NIO keeps a channel's read
     /// buffer for reuse as long as the channel lives, so this is memory every idle
     /// connection holds (NIO's default is 2 KiB; a chat event fits in 256 bytes, and an

@@ -24,6 +24,7 @@ public final class TicketStore: TicketIssuer {
         /// Tickets in issue (and so expiry) order. A redeemed ticket stays here until its
         /// expiry comes round; removing it from the middle would cost O(n).
         var issueOrder: Deque<(ticket: UInt128, expires: ContinuousClock.Instant)> = []
+        var entropy = TicketEntropy()
 
         mutating func sweep(now: ContinuousClock.Instant) {
             while let oldest = issueOrder.first, oldest.expires <= now {
@@ -41,13 +42,14 @@ public final class TicketStore: TicketIssuer {
     }
 
     public func issue(for user: String) -> String {
-        let ticket = Self.randomTicketBits()
         let now = ContinuousClock.now
         let expires = now + lifetime
-        state.withLockedValue { state in
+        let ticket = state.withLockedValue { state in
             state.sweep(now: now)
+            let ticket = state.entropy.next()
             state.entries[ticket] = Entry(user: user, expires: expires)
             state.issueOrder.append((ticket, expires))
+            return ticket
         }
         return Self.ticketText(ticket)
     }

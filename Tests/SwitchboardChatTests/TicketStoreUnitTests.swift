@@ -41,6 +41,21 @@ struct TicketStoreUnitTests {
         }
     }
 
+    @Test("ticket entropy: 100,000 draws across many refills are distinct, and their bits are balanced")
+    func entropyIsDistinctAndBalanced() {
+        var entropy = TicketEntropy()
+        var seen = Set<UInt128>()
+        var ones = 0
+        for _ in 0..<100_000 {
+            let bits = entropy.next()
+            seen.insert(bits)
+            ones += bits.nonzeroBitCount
+        }
+        #expect(seen.count == 100_000)
+        // 12.8 M bits: a fair source lands within a few thousand of half (σ ≈ 1,800).
+        #expect(abs(ones - 6_400_000) < 20_000, "\(ones) ones")
+    }
+
     @Test("an expired ticket does not redeem, and issuing sweeps expired tickets away")
     func expiry() async throws {
         let store = TicketStore(lifetime: .milliseconds(100))

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Single-use, short-lived credentials for the WebSocket upgrade: a login issues one, the
 /// upgrade redeems it once. One node keeps them in memory; a cluster keeps them where every
 /// node can redeem them (a load balancer may send `/login` and `/ws` to different nodes).
@@ -15,12 +21,15 @@ extension TicketIssuer {
         ticketText(randomTicketBits())
     }
 
-    /// 128 random bits from the system's CSPRNG: a ticket before it is written out. Stores
-    /// that keep tickets in memory keep these 16 bytes instead of the text, which would be a
-    /// heap allocation per outstanding ticket (32 characters do not fit in a small string).
+    /// 128 random bits from the system's CSPRNG, in one call (`SystemRandomNumberGenerator`
+    /// makes one `getrandom` per 64 bits): a ticket before it is written out. Stores that keep
+    /// tickets in memory keep these 16 bytes instead of the text, which would be a heap
+    /// allocation per outstanding ticket (32 characters do not fit in a small string); a
+    /// store that issues many draws them from a `TicketEntropy` instead.
     public static func randomTicketBits() -> UInt128 {
-        var generator = SystemRandomNumberGenerator()
-        return UInt128(generator.next() as UInt64) << 64 | UInt128(generator.next() as UInt64)
+        var bits: UInt128 = 0
+        withUnsafeMutableBytes(of: &bits) { arc4random_buf($0.baseAddress!, $0.count) }
+        return bits
     }
 
     /// The 32 lowercase hex digits of a ticket, written straight into the string's storage:
@@ -55,5 +64,24 @@ extension TicketIssuer {
             bits = bits << 4 | UInt128(value)
         }
         return digits == 32 ? bits : nil
+    }
+}
+
+/// Random ticket bits from the system's CSPRNG, drawn 16 tickets (256 bytes, one `getrandom`)
+/// at a time: two 64-bit draws per ticket were two system calls per login, about 4 of its
+/// 9 µs of kernel time (strace and wrk, BENCHMARKS.md ninth session). Not thread-safe: keep
+/// it with the state its store guards.
+public struct TicketEntropy: Sendable {
+    static let batch = 16
+    private var pool: [UInt128] = []
+
+    public init() {}
+
+    public mutating func next() -> UInt128 {
+        if pool.isEmpty {
+            pool = [UInt128](repeating: 0, count: Self.batch)
+            pool.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
+        }
+        return pool.removeLast()
     }
 }

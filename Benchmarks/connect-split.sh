@@ -19,15 +19,9 @@ ulimit -n $((n + 1000))
 cmd=${2//PORT/$port}
 export PORT=$port # the peers read their port from the environment
 log=$(mktemp)
-taskset -c 0 bash -c "exec $cmd" >"$log.server" 2>&1 &
-started=$!
-trap 'kill $started 2>/dev/null; wait 2>/dev/null; rm -f "$log" "$log.server"' EXIT
-for _ in $(seq 1 300); do
-  curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d '{"username":"probe","password":""}' \
-    "http://127.0.0.1:$port/login" && break
-  sleep 0.2
-done
-pid=$(ss -ltnp "sport = :$port" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+trap 'kill ${started:-} 2>/dev/null; wait 2>/dev/null; rm -f "$log" "$log.server"' EXIT
+server_log="$log.server"
+. "$(dirname "$0")/pinned-server.sh"
 switches() { grep -h ctxt_switches /proc/"$pid"/task/*/status | awk '{s += $2} END {print s}'; }
 read -r user0 sys0 < <(awk '{print $14, $15}' /proc/"$pid"/stat)
 switches0=$(switches)

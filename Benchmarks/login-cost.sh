@@ -19,15 +19,9 @@ wrk.method = "POST"
 wrk.body = '{"username":"b1","password":""}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
-taskset -c 0 bash -c "exec $cmd" >"$script.server" 2>&1 &
-started=$!
-trap 'kill $started 2>/dev/null; wait 2>/dev/null; rm -f "$script" "$script.server"' EXIT
-for _ in $(seq 1 300); do
-  curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d '{"username":"probe","password":""}' \
-    "http://127.0.0.1:$port/login" && break
-  sleep 0.2
-done
-pid=$(ss -ltnp "sport = :$port" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+trap 'kill ${started:-} 2>/dev/null; wait 2>/dev/null; rm -f "$script" "$script.server"' EXIT
+server_log="$script.server"
+. "$(dirname "$0")/pinned-server.sh"
 read -r user0 sys0 < <(awk '{print $14, $15}' /proc/"$pid"/stat)
 report=$(taskset -c 1 wrk -t1 -c32 -d5s -s "$script" "http://127.0.0.1:$port/login")
 read -r user1 sys1 < <(awk '{print $14, $15}' /proc/"$pid"/stat)
